@@ -1,0 +1,3 @@
+"""aelab: a local lab for the autoencoder family."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,315 @@
+"""The ``aelab`` command: every capability of the lab, without the UI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from . import __version__
+from .errors import AelabError
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _fmt_losses(losses: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.5g}" for k, v in losses.items())
+
+
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, total: int, stream: Any = sys.stderr):
+        self.total = max(total, 1)
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def update(self, done: int, text: str, force: bool = False) -> None:
+        import time
+
+        now = time.perf_counter()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        frac = min(done / self.total, 1.0)
+        bar = "#" * int(frac * 30)
+        line = f"[{bar:<30}] {frac:4.0%} {text}"
+        if self.tty:
+            self.stream.write("\r" + line[:150].ljust(150))
+        elif force:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import plugin_info
+
+    _print_json(plugin_info())
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .plugins import failures, get_models
+
+    models = get_models()
+    if args.json:
+        _print_json([spec.to_json() for spec in models.values()])
+        return 0
+    width = max((len(m) for m in models), default=10)
+    for spec in models.values():
+        print(f"{spec.id:<{width}}  {spec.name} [{', '.join(spec.accepts)}]")
+        print(f"{'':<{width}}  {spec.description}")
+    for f in failures:
+        print(f"warning: plugin '{f['plugin']}' failed: {f['error']}", file=sys.stderr)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import FORMATS
+    from .plugins import get_datasets
+
+    entries = get_datasets()
+    if args.json:
+        _print_json({
+            "builtin": [{"name": e.name, "description": e.description, "plugin": e.plugin} for e in entries.values()],
+            "formats": list(FORMATS),
+        })
+        return 0
+    print("Built-in datasets (no download):")
+    width = max((len(n) for n in entries), default=8)
+    for e in entries.values():
+        print(f"  {e.name:<{width}}  {e.description}")
+    print("\nData files accepted by --data PATH:")
+    for f in FORMATS:
+        print(f"  {f}")
+    return 0
+
+
+def _parse_options(spec: Any, pairs: list[list[str]]) -> dict[str, Any]:
+    from .params import coerce_option
+
+    return {key: coerce_option(spec.params, key, value) for key, value in pairs or []}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data import load_data
+    from .plugins import get_model
+    from .runs import load_run
+    from .train import Done, Epoch, Start, Step, StopSignal, train
+
+    resume = None
+    if args.resume:
+        resume = load_run(args.resume)
+        spec = resume.spec
+        if args.model and args.model != spec.id:
+            raise AelabError(f"Run '{resume.run_id}' is a '{spec.id}' model, not '{args.model}'.")
+        data_name = args.data or resume.data_meta.get("source", "").removeprefix("builtin:")
+        if not data_name:
+            raise AelabError("Pass --data: the run does not record where its data came from.")
+    else:
+        if not args.model:
+            raise AelabError("Name a model to train (`aelab models` lists them) or pass --resume RUN.")
+        spec = get_model(args.model)
+        data_name = args.data
+    params = spec.validate_params({**(resume.params.model_dump() if resume else {}), **_parse_options(spec, args.option)})
+    if resume is not None:
+        resume.params = params
+    config = dict(resume.config.model_dump()) if resume else {}
+    for key in ("epochs", "batch_size", "lr", "optimizer", "seed", "device"):
+        value = getattr(args, key)
+        if value is not None:
+            config[key] = value
+    data = load_data(data_name, image_size=args.image_size)
+    stop = StopSignal()
+    progress = None
+    done = None
+    try:
+        for event in train(spec, params, data, config, resume=resume, stop=stop):
+            if args.json:
+                if not isinstance(event, Done):
+                    print(json.dumps({"event": type(event).__name__.lower(), **vars(event)}), flush=True)
+            if isinstance(event, Start):
+                progress = Progress(event.epochs * event.steps_per_epoch)
+                total_steps = 0
+                if not args.json:
+                    print(f"Training {event.model_id} on {data.name} ({event.n_train} train, "
+                          f"{event.n_val} validation) on {event.device}, {event.n_params:,} parameters",
+                          file=sys.stderr)
+            elif isinstance(event, Step) and not args.json:
+                total_steps += 1
+                progress.update(total_steps, f"epoch {event.epoch}  {_fmt_losses(event.losses)}")
+            elif isinstance(event, Epoch) and not args.json:
+                progress.update(total_steps, f"epoch {event.epoch}/{event.epochs}  "
+                                f"{_fmt_losses(event.losses)}  val {event.val_losses.get('total', float('nan')):.5g}  "
+                                f"{event.samples_per_s:,.0f} samples/s", force=True)
+            elif isinstance(event, Done):
+                done = event
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    finally:
+        if progress is not None and not args.json:
+            progress.close()
+    assert done is not None
+    if args.json:
+        print(json.dumps({"run": done.run_id, "run_dir": done.run_dir, "status": done.status,
+                          "losses": done.losses, "val_losses": done.val_losses,
+                          "samples_per_s": done.samples_per_s, "message": done.message}))
+    else:
+        print(f"Final losses: {_fmt_losses(done.losses) or 'none'}")
+        if done.val_losses:
+            print(f"Validation:   {_fmt_losses(done.val_losses)}")
+        print(f"Run saved in {done.run_dir}")
+    if done.status == "diverged":
+        print(f"error: {done.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import list_runs, runs_root
+
+    rows = list_runs()
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print(f"No saved runs in {runs_root()}.")
+        return 0
+    for r in rows:
+        val = r["val_losses"].get("total")
+        val_txt = f"val {val:.5g}" if val is not None else ""
+        print(f"{r['run_id']:<45} {r['model'] or '?':<16} {r['data'] or '?':<12} "
+              f"{r['epochs']:>4} epochs  {r['status'] or '':<9} {val_txt}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data import load_data
+    from .runs import load_run
+    from .train import evaluate
+
+    import torch
+
+    run = load_run(args.run)
+    data_name = args.data or run.data_meta.get("source", "").removeprefix("builtin:")
+    data = load_data(data_name, image_size=args.image_size)
+    if args.split == "val":
+        _, data = data.split(run.config.val_fraction, run.config.seed)
+    losses = evaluate(run.model, torch.as_tensor(data.x, dtype=torch.float32))
+    if args.json:
+        _print_json({"run": run.run_id, "data": data.name, "n": len(data), "losses": losses})
+    else:
+        print(f"{run.run_id} on {data.name} ({len(data)} samples): {_fmt_losses(losses)}")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aelab", description="A local lab for the autoencoder family.")
+    p.add_argument("--version", action="version", version=f"aelab {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("--plugins-dir", help="also load loose *.py plugins from this folder")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("plugins", help="list loaded plugins as JSON")
+    s.set_defaults(func=cmd_plugins)
+
+    s = sub.add_parser("models", help="list registered models")
+    s.add_argument("--json", action="store_true", help="print a JSON list with each model's schema")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("datasets", help="list built-in datasets and accepted file formats")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_datasets)
+
+    s = sub.add_parser("train", help="train a model")
+    s.add_argument("model", nargs="?", help="model id (see `aelab models`)")
+    s.add_argument("--data", help="built-in dataset name or path to a data file/folder (default digits)")
+    s.add_argument("-o", "--option", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="a model hyperparameter, e.g. -o code_size 16 -o nodes '[256,64]'")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", dest="batch_size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--optimizer")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--device", help="auto, cpu, cuda or mps")
+    s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
+    s.add_argument("--resume", metavar="RUN", help="continue training a saved run")
+    s.add_argument("--json", action="store_true", help="print one JSON object per event")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("runs", help="list saved runs")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("eval", help="evaluate a saved run")
+    s.add_argument("run")
+    s.add_argument("--data", help="data to evaluate on (default: the run's own data)")
+    s.add_argument("--split", choices=["all", "val"], default="val",
+                   help="val: the run's own validation split (default); all: every sample")
+    s.add_argument("--image-size", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+
+    for register in _extra_commands():
+        register(sub)
+    return p
+
+
+def _extra_commands() -> list[Any]:
+    """Commands that live in other modules (export, infer, ui), registered if present."""
+    out = []
+    for modname in ("aelab.cli_export", "aelab.cli_ui"):
+        try:
+            module = __import__(modname, fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        out.append(module.register)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run one command; errors become one line on stderr and a non-zero exit."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug or bool(os.environ.get("AELAB_DEBUG"))
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.plugins_dir:
+        from .plugins import set_plugins_dir
+
+        set_plugins_dir(args.plugins_dir)
+    if getattr(args, "command", None) == "train" and not args.data and not args.resume:
+        args.data = "digits"
+    try:
+        return args.func(args)
+    except AelabError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure still gets one line, not a traceback
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""The hooks a plugin can implement. Hooks are always called with keyword arguments."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("aelab")
+hookimpl = pluggy.HookimplMarker("aelab")
+
+
+@hookspec
+def register_models(register: Callable) -> None:
+    """Register model specs: call ``register(spec)`` once per :class:`aelab.models.ModelSpec`."""
+
+
+@hookspec
+def register_datasets(register: Callable) -> None:
+    """Register datasets: call ``register(name, loader, description)``; ``loader()`` returns a Dataset."""

@@ -1,0 +1,147 @@
+"""One parameter schema: model hyperparameters and training settings, validated by pydantic."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ParamsError
+
+
+class Params(BaseModel):
+    """Hyperparameters every autoencoder has; a model subclasses this to add its own."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    code_size: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        title="Code size",
+        description="Number of units in the code (bottleneck). Smaller than the input gives an "
+        "undercomplete autoencoder that must compress; larger gives an overcomplete one.",
+    )
+    layers: int = Field(
+        2,
+        ge=0,
+        le=8,
+        title="Hidden layers",
+        description="Hidden layers between the input and the code in the encoder; the decoder "
+        "mirrors them. 0 connects the input straight to the code.",
+    )
+    nodes: int | list[int] = Field(
+        128,
+        title="Nodes per layer",
+        description="Units in each hidden layer: one number for every layer, or a list with one "
+        "width per layer from the input side (for example [256, 64]).",
+    )
+    loss: Literal["mse", "bce"] = Field(
+        "mse",
+        title="Reconstruction loss",
+        description="mse: mean squared error, for continuous values. bce: binary cross-entropy, "
+        "for values in [0, 1] read as pixel intensities or probabilities.",
+    )
+    noise: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        title="Noise level",
+        description="Standard deviation of Gaussian noise added to the input during training "
+        "only; the loss still compares with the clean input. 0 turns it off.",
+    )
+
+    @model_validator(mode="after")
+    def _check_nodes(self) -> "Params":
+        widths = self.nodes if isinstance(self.nodes, list) else [self.nodes] * self.layers
+        if isinstance(self.nodes, list) and len(self.nodes) != self.layers:
+            raise ValueError(
+                f"nodes lists {len(self.nodes)} widths but layers is {self.layers}; "
+                "give one width per hidden layer or a single number"
+            )
+        for w in widths:
+            if not 1 <= w <= 8192:
+                raise ValueError(f"each layer width must be between 1 and 8192, got {w}")
+        return self
+
+    def widths(self) -> list[int]:
+        """The width of each hidden layer, from the input side."""
+        return list(self.nodes) if isinstance(self.nodes, list) else [self.nodes] * self.layers
+
+
+class TrainConfig(BaseModel):
+    """How to train: independent of the model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(10, ge=1, le=100_000, title="Epochs", description="Passes over the training data.")
+    batch_size: int = Field(
+        64, ge=1, le=65_536, title="Batch size", description="Samples per optimisation step."
+    )
+    lr: float = Field(
+        1e-3, gt=0.0, le=10.0, title="Learning rate", description="Step size of the optimiser."
+    )
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field(
+        "adam", title="Optimizer", description="Optimisation algorithm for every optimizer the model declares."
+    )
+    seed: int = Field(
+        0,
+        ge=0,
+        le=2**31 - 1,
+        title="Seed",
+        description="Seeds weights, shuffling, noise and the validation split: the same seed "
+        "gives the same losses on CPU.",
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto",
+        title="Device",
+        description="auto picks CUDA, then Apple MPS, then the CPU.",
+    )
+    val_fraction: float = Field(
+        0.2,
+        ge=0.0,
+        le=0.9,
+        title="Validation fraction",
+        description="Share of the data held out for the validation loss.",
+    )
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith(("function-after", "int", "list")))
+
+
+def friendly(exc: ValidationError, what: str) -> ParamsError:
+    """Turn a pydantic error into one sentence naming the field, the problem and what is expected."""
+    parts = []
+    for err in exc.errors():
+        field_name = _field_path(err.get("loc", ()))
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "is not a known setting"
+        elif err.get("type") == "literal_error":
+            msg = msg.replace("Input should be", "must be")
+        else:
+            msg = msg.replace("Input should be", "must be")
+        parts.append(f"'{field_name}' {msg}" if field_name else msg)
+    return ParamsError(f"Invalid {what}: " + "; ".join(parts) + ".")
+
+
+def validate(cls: type[BaseModel], values: dict[str, Any], what: str = "parameters") -> Any:
+    """Build ``cls`` from ``values``, raising ParamsError with one readable sentence."""
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        raise friendly(exc, what) from None
+
+
+def coerce_option(cls: type[BaseModel], key: str, raw: str) -> Any:
+    """Parse a CLI ``-o key value`` string into the type the schema expects."""
+    import json
+
+    if key not in cls.model_fields:
+        known = ", ".join(cls.model_fields)
+        raise ParamsError(f"Unknown option '{key}'; this model's options are: {known}.")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw  # plain strings such as "bce" need no quoting

@@ -1,0 +1,29 @@
+"""Shared fixtures: every test writes runs and exports into its own temporary folder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    """Keep runs/ and exports/ of each test inside tmp_path, and start with no stray settings."""
+    monkeypatch.setenv("AELAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("AELAB_EXPORTS_DIR", str(tmp_path / "exports"))
+    for var in ("AELAB_LOAD_PLUGINS", "AELAB_PLUGINS_DIR", "AELAB_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    yield
+
+
+@pytest.fixture
+def fresh_plugins():
+    """Reload plugins before and after a test that changes what is registered."""
+    from aelab import plugins
+
+    plugins.reset()
+    yield plugins
+    plugins.set_plugins_dir(None)
+    plugins.reset()
