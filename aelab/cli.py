@@ -23,10 +23,10 @@ def _fmt_losses(losses: dict[str, float]) -> str:
 class Progress:
     """A one-line progress bar on stderr, redrawn at most ten times a second."""
 
-    def __init__(self, total: int, stream: Any = sys.stderr):
+    def __init__(self, total: int, stream: Any = None):
         self.total = max(total, 1)
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.last = 0.0
 
     def update(self, done: int, text: str, force: bool = False) -> None:
@@ -81,10 +81,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     entries = get_datasets()
     if args.json:
-        _print_json({
-            "builtin": [{"name": e.name, "description": e.description, "plugin": e.plugin} for e in entries.values()],
-            "formats": list(FORMATS),
-        })
+        _print_json(
+            {
+                "builtin": [
+                    {"name": e.name, "description": e.description, "plugin": e.plugin}
+                    for e in entries.values()
+                ],
+                "formats": list(FORMATS),
+            }
+        )
         return 0
     print("Built-in datasets (no download):")
     width = max((len(n) for n in entries), default=8)
@@ -119,10 +124,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise AelabError("Pass --data: the run does not record where its data came from.")
     else:
         if not args.model:
-            raise AelabError("Name a model to train (`aelab models` lists them) or pass --resume RUN.")
+            raise AelabError(
+                "Name a model to train (`aelab models` lists them) or pass --resume RUN."
+            )
         spec = get_model(args.model)
         data_name = args.data
-    params = spec.validate_params({**(resume.params.model_dump() if resume else {}), **_parse_options(spec, args.option)})
+    params = spec.validate_params(
+        {**(resume.params.model_dump() if resume else {}), **_parse_options(spec, args.option)}
+    )
     if resume is not None:
         resume.params = params
     config = dict(resume.config.model_dump()) if resume else {}
@@ -138,21 +147,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         for event in train(spec, params, data, config, resume=resume, stop=stop):
             if args.json:
                 if not isinstance(event, Done):
-                    print(json.dumps({"event": type(event).__name__.lower(), **vars(event)}), flush=True)
+                    print(
+                        json.dumps({"event": type(event).__name__.lower(), **vars(event)}),
+                        flush=True,
+                    )
             if isinstance(event, Start):
                 progress = Progress(event.epochs * event.steps_per_epoch)
                 total_steps = 0
                 if not args.json:
-                    print(f"Training {event.model_id} on {data.name} ({event.n_train} train, "
-                          f"{event.n_val} validation) on {event.device}, {event.n_params:,} parameters",
-                          file=sys.stderr)
+                    print(
+                        f"Training {event.model_id} on {data.name} ({event.n_train} train, "
+                        f"{event.n_val} validation) on {event.device}, {event.n_params:,} parameters",
+                        file=sys.stderr,
+                    )
             elif isinstance(event, Step) and not args.json:
                 total_steps += 1
                 progress.update(total_steps, f"epoch {event.epoch}  {_fmt_losses(event.losses)}")
             elif isinstance(event, Epoch) and not args.json:
-                progress.update(total_steps, f"epoch {event.epoch}/{event.epochs}  "
-                                f"{_fmt_losses(event.losses)}  val {event.val_losses.get('total', float('nan')):.5g}  "
-                                f"{event.samples_per_s:,.0f} samples/s", force=True)
+                progress.update(
+                    total_steps,
+                    f"epoch {event.epoch}/{event.epochs}  "
+                    f"{_fmt_losses(event.losses)}  val {event.val_losses.get('total', float('nan')):.5g}  "
+                    f"{event.samples_per_s:,.0f} samples/s",
+                    force=True,
+                )
             elif isinstance(event, Done):
                 done = event
     except KeyboardInterrupt:
@@ -163,9 +181,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress.close()
     assert done is not None
     if args.json:
-        print(json.dumps({"run": done.run_id, "run_dir": done.run_dir, "status": done.status,
-                          "losses": done.losses, "val_losses": done.val_losses,
-                          "samples_per_s": done.samples_per_s, "message": done.message}))
+        print(
+            json.dumps(
+                {
+                    "run": done.run_id,
+                    "run_dir": done.run_dir,
+                    "status": done.status,
+                    "losses": done.losses,
+                    "val_losses": done.val_losses,
+                    "samples_per_s": done.samples_per_s,
+                    "message": done.message,
+                }
+            )
+        )
     else:
         print(f"Final losses: {_fmt_losses(done.losses) or 'none'}")
         if done.val_losses:
@@ -190,17 +218,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in rows:
         val = r["val_losses"].get("total")
         val_txt = f"val {val:.5g}" if val is not None else ""
-        print(f"{r['run_id']:<45} {r['model'] or '?':<16} {r['data'] or '?':<12} "
-              f"{r['epochs']:>4} epochs  {r['status'] or '':<9} {val_txt}")
+        print(
+            f"{r['run_id']:<45} {r['model'] or '?':<16} {r['data'] or '?':<12} "
+            f"{r['epochs']:>4} epochs  {r['status'] or '':<9} {val_txt}"
+        )
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
     from .data import load_data
     from .runs import load_run
     from .train import evaluate
-
-    import torch
 
     run = load_run(args.run)
     data_name = args.data or run.data_meta.get("source", "").removeprefix("builtin:")
@@ -236,9 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a model")
     s.add_argument("model", nargs="?", help="model id (see `aelab models`)")
-    s.add_argument("--data", help="built-in dataset name or path to a data file/folder (default digits)")
-    s.add_argument("-o", "--option", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                   help="a model hyperparameter, e.g. -o code_size 16 -o nodes '[256,64]'")
+    s.add_argument(
+        "--data", help="built-in dataset name or path to a data file/folder (default digits)"
+    )
+    s.add_argument(
+        "-o",
+        "--option",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        help="a model hyperparameter, e.g. -o code_size 16 -o nodes '[256,64]'",
+    )
     s.add_argument("--epochs", type=int)
     s.add_argument("--batch-size", dest="batch_size", type=int)
     s.add_argument("--lr", type=float)
@@ -257,8 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="evaluate a saved run")
     s.add_argument("run")
     s.add_argument("--data", help="data to evaluate on (default: the run's own data)")
-    s.add_argument("--split", choices=["all", "val"], default="val",
-                   help="val: the run's own validation split (default); all: every sample")
+    s.add_argument(
+        "--split",
+        choices=["all", "val"],
+        default="val",
+        help="val: the run's own validation split (default); all: every sample",
+    )
     s.add_argument("--image-size", type=int)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,7 +27,9 @@ class GraphSpec:
     input_range: tuple[float, float] | None = (0.0, 1.0)  # None: unbounded (codes, noise)
 
 
-def make_optimizer(config: TrainConfig, parameters: Any, lr: float | None = None) -> torch.optim.Optimizer:
+def make_optimizer(
+    config: TrainConfig, parameters: Any, lr: float | None = None
+) -> torch.optim.Optimizer:
     """The optimizer named in the training settings, over these parameters."""
     lr = config.lr if lr is None else lr
     params = [p for p in parameters if p.requires_grad]
@@ -49,6 +52,8 @@ class Model(nn.Module):
 
     capabilities: frozenset[str] = frozenset({"encode", "decode", "reconstruct"})
     steps: tuple[str, ...] = ("model",)  # optimizer names, in the order their steps run
+    # True: the trainer passes each batch's labels as ``training_step(x, name, y=labels)``.
+    needs_labels: bool = False
 
     def __init__(self, params: Params, sample_shape: tuple[int, ...]):
         super().__init__()
@@ -89,12 +94,13 @@ class Model(nn.Module):
         """Loss terms for one optimizer on a batch; key ``loss`` is what gets minimised."""
         raise NotImplementedError
 
-    def validation_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Loss terms on held-out data (called in eval mode without gradients)."""
+    def validation_step(self, x: torch.Tensor, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms on held-out data (called in eval mode without gradients); ``batch`` holds
+        ``y`` for models that need labels."""
         terms: dict[str, torch.Tensor] = {}
         total = 0.0
         for name in self.steps:
-            out = self.training_step(x, name)
+            out = self.training_step(x, name, **batch)
             total = total + out["loss"]
             terms.update({k: v for k, v in out.items() if k != "loss"})
         terms["total"] = total
@@ -105,11 +111,25 @@ class Model(nn.Module):
         """The graphs this model can export, built from its own modules."""
         out = []
         if "reconstruct" in self.capabilities:
-            out.append(GraphSpec("autoencoder", _Verb(self, "reconstruct"), "input", self.sample_shape, ["reconstruction"]))
+            out.append(
+                GraphSpec(
+                    "autoencoder",
+                    _Verb(self, "reconstruct"),
+                    "input",
+                    self.sample_shape,
+                    ["reconstruction"],
+                )
+            )
         if "encode" in self.capabilities:
-            out.append(GraphSpec("encoder", _Verb(self, "encode"), "input", self.sample_shape, ["code"]))
+            out.append(
+                GraphSpec("encoder", _Verb(self, "encode"), "input", self.sample_shape, ["code"])
+            )
         if "decode" in self.capabilities:
-            out.append(GraphSpec("decoder", _Verb(self, "decode"), "code", self.code_shape, ["output"], None))
+            out.append(
+                GraphSpec(
+                    "decoder", _Verb(self, "decode"), "code", self.code_shape, ["output"], None
+                )
+            )
         return out
 
 
@@ -152,11 +172,15 @@ class ModelSpec:
             values = values.model_dump()
         return validate(self.params, dict(values or {}), f"parameters for {self.id}")
 
-    def build(self, params: dict[str, Any] | Params | None, sample_shape: tuple[int, ...], kind: str) -> Model:
+    def build(
+        self, params: dict[str, Any] | Params | None, sample_shape: tuple[int, ...], kind: str
+    ) -> Model:
         """Validate params, check the data kind, and build the model for this data shape."""
         if kind not in self.accepts:
             wanted = " or ".join(self.accepts)
-            raise ParamsError(f"Model '{self.id}' needs {wanted} data, but this dataset is {kind} data.")
+            raise ParamsError(
+                f"Model '{self.id}' needs {wanted} data, but this dataset is {kind} data."
+            )
         params = self.validate_params(params)
         return self.factory(params, tuple(sample_shape))
 

@@ -52,7 +52,7 @@ class Params(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _check_nodes(self) -> "Params":
+    def _check_nodes(self) -> Params:
         widths = self.nodes if isinstance(self.nodes, list) else [self.nodes] * self.layers
         if isinstance(self.nodes, list) and len(self.nodes) != self.layers:
             raise ValueError(
@@ -74,7 +74,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: int = Field(10, ge=1, le=100_000, title="Epochs", description="Passes over the training data.")
+    epochs: int = Field(
+        10, ge=1, le=100_000, title="Epochs", description="Passes over the training data."
+    )
     batch_size: int = Field(
         64, ge=1, le=65_536, title="Batch size", description="Samples per optimisation step."
     )
@@ -82,7 +84,9 @@ class TrainConfig(BaseModel):
         1e-3, gt=0.0, le=10.0, title="Learning rate", description="Step size of the optimiser."
     )
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field(
-        "adam", title="Optimizer", description="Optimisation algorithm for every optimizer the model declares."
+        "adam",
+        title="Optimizer",
+        description="Optimisation algorithm for every optimizer the model declares.",
     )
     seed: int = Field(
         0,

@@ -6,10 +6,11 @@ import importlib.util
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -175,7 +176,9 @@ def registry() -> Registry:
     from .models import ModelSpec  # late import: models imports torch
 
     reg = Registry()
-    failures[:] = [f for f in failures if f["stage"] not in ("register_models", "register_datasets")]
+    failures[:] = [
+        f for f in failures if f["stage"] not in ("register_models", "register_datasets")
+    ]
 
     def model_register(plugin: str) -> Callable:
         def register(spec: Any) -> None:
@@ -253,5 +256,13 @@ def plugin_info() -> list[dict[str, Any]]:
     registered = {n for n, _ in pm.list_name_plugin()}
     for f in failures:
         if f["plugin"] not in registered:
-            out.append({"name": f["plugin"], "version": None, "hooks": [], "models": [], "error": f["error"]})
+            out.append(
+                {
+                    "name": f["plugin"],
+                    "version": None,
+                    "hooks": [],
+                    "models": [],
+                    "error": f["error"],
+                }
+            )
     return out

@@ -65,7 +65,9 @@ def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
 
-def optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], dict]:
+def optimizer_tensors(
+    optimizers: dict[str, torch.optim.Optimizer],
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Split optimizer state into tensors (for safetensors) and plain JSON."""
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {}
@@ -79,11 +81,17 @@ def optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dic
                 else:
                     plain_state.setdefault(str(idx), {})[key] = val
         groups = json.loads(json.dumps(sd["param_groups"], default=lambda o: None))
-        meta[name] = {"param_groups": groups, "state": plain_state, "indices": [str(i) for i in sd["state"]]}
+        meta[name] = {
+            "param_groups": groups,
+            "state": plain_state,
+            "indices": [str(i) for i in sd["state"]],
+        }
     return _tensors(tensors), meta
 
 
-def load_optimizer_state(optimizers: dict[str, torch.optim.Optimizer], saved: dict[str, Any]) -> None:
+def load_optimizer_state(
+    optimizers: dict[str, torch.optim.Optimizer], saved: dict[str, Any]
+) -> None:
     """Restore optimizer state saved by :func:`optimizer_tensors` (skips optimizers it lacks)."""
     tensors, meta = saved["tensors"], saved["meta"]
     for name, opt in optimizers.items():
@@ -93,7 +101,7 @@ def load_optimizer_state(optimizers: dict[str, torch.optim.Optimizer], saved: di
         for idx in meta[name]["indices"]:
             entry = dict(meta[name]["state"].get(idx, {}))
             prefix = f"{name}.{idx}."
-            entry.update({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            entry.update({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
             state[int(idx)] = entry
         groups = meta[name]["param_groups"]
         for g in groups:
@@ -102,7 +110,9 @@ def load_optimizer_state(optimizers: dict[str, torch.optim.Optimizer], saved: di
         try:
             opt.load_state_dict({"state": state, "param_groups": groups})
         except (ValueError, KeyError) as exc:
-            raise RunError(f"The saved optimizer state for '{name}' does not fit this model ({exc}).") from None
+            raise RunError(
+                f"The saved optimizer state for '{name}' does not fit this model ({exc})."
+            ) from None
 
 
 def save_run(
@@ -120,11 +130,15 @@ def save_run(
 ) -> Path:
     """Write a run's weights, optimizer state and metadata; every file appears atomically."""
     if not RUN_ID.match(run_id):
-        raise RunError(f"'{run_id}' is not a valid run id (letters, digits, '.', '_' and '-' only).")
+        raise RunError(
+            f"'{run_id}' is not a valid run id (letters, digits, '.', '_' and '-' only)."
+        )
     folder = runs_root(runs_dir) / run_id
     folder.mkdir(parents=True, exist_ok=True)
     weights = _tensors(model.state_dict())
-    _atomic_write(folder / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata={"model": spec.id}))
+    _atomic_write(
+        folder / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata={"model": spec.id})
+    )
     opt_tensors, opt_meta = optimizer_tensors(optimizers)
     _atomic_write(folder / OPTIMIZER, lambda tmp: save_file(opt_tensors, tmp))
     meta = {
@@ -181,10 +195,14 @@ def resolve(run: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -
         candidate = runs_root(runs_dir) / name
         if (candidate / META).is_file():
             return candidate
-    raise RunError(f"No saved run '{run}' in {runs_root(runs_dir)}; `aelab runs` lists the saved runs.")
+    raise RunError(
+        f"No saved run '{run}' in {runs_root(runs_dir)}; `aelab runs` lists the saved runs."
+    )
 
 
-def load_run(run: str | os.PathLike, runs_dir: str | os.PathLike | None = None, device: str = "cpu") -> Run:
+def load_run(
+    run: str | os.PathLike, runs_dir: str | os.PathLike | None = None, device: str = "cpu"
+) -> Run:
     """Load a run's model and metadata without unpickling anything."""
     from .plugins import get_model
 
@@ -206,7 +224,9 @@ def load_run(run: str | os.PathLike, runs_dir: str | os.PathLike | None = None, 
         model.load_state_dict(state)
     except (OSError, SafetensorError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0]
-        raise RunError(f"{folder / WEIGHTS} cannot be loaded into model '{spec.id}' ({reason}).") from None
+        raise RunError(
+            f"{folder / WEIGHTS} cannot be loaded into model '{spec.id}' ({reason})."
+        ) from None
     model.eval()
     opt_state = None
     if (folder / OPTIMIZER).is_file() and meta.get("optimizer"):
@@ -240,16 +260,18 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
         except (OSError, json.JSONDecodeError):
             continue
         hist = meta.get("history") or []
-        out.append({
-            "run_id": meta.get("run_id", meta_path.parent.name),
-            "model": meta.get("model"),
-            "data": (meta.get("data") or {}).get("name"),
-            "epochs": hist[-1]["epoch"] if hist else 0,
-            "status": meta.get("status"),
-            "losses": hist[-1]["losses"] if hist else {},
-            "val_losses": hist[-1]["val_losses"] if hist else {},
-            "saved_at": meta.get("saved_at"),
-            "path": str(meta_path.parent),
-        })
+        out.append(
+            {
+                "run_id": meta.get("run_id", meta_path.parent.name),
+                "model": meta.get("model"),
+                "data": (meta.get("data") or {}).get("name"),
+                "epochs": hist[-1]["epoch"] if hist else 0,
+                "status": meta.get("status"),
+                "losses": hist[-1]["losses"] if hist else {},
+                "val_losses": hist[-1]["val_losses"] if hist else {},
+                "saved_at": meta.get("saved_at"),
+                "path": str(meta_path.parent),
+            }
+        )
     out.sort(key=lambda r: r.get("saved_at") or "", reverse=True)
     return out

@@ -6,8 +6,9 @@ import copy
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,9 +100,13 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if requested == "cuda" and not cuda:
-        raise ParamsError("Device 'cuda' was asked for but CUDA is not available here; use auto or cpu.")
+        raise ParamsError(
+            "Device 'cuda' was asked for but CUDA is not available here; use auto or cpu."
+        )
     if requested == "mps" and not mps:
-        raise ParamsError("Device 'mps' was asked for but Apple MPS is not available here; use auto or cpu.")
+        raise ParamsError(
+            "Device 'mps' was asked for but Apple MPS is not available here; use auto or cpu."
+        )
     return torch.device(requested)
 
 
@@ -122,8 +127,10 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def evaluate(model: Model, x: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
-    """Mean loss terms over ``x`` in eval mode (no noise, no gradients)."""
+def evaluate(
+    model: Model, x: torch.Tensor, batch_size: int = 1024, y: torch.Tensor | None = None
+) -> dict[str, float]:
+    """Mean loss terms over ``x`` in eval mode (no noise, no gradients); ``y``: labels, if needed."""
     if len(x) == 0:
         return {}
     was_training = model.training
@@ -131,7 +138,8 @@ def evaluate(model: Model, x: torch.Tensor, batch_size: int = 1024) -> dict[str,
     sums: dict[str, float] = {}
     for i in range(0, len(x), batch_size):
         batch = x[i : i + batch_size]
-        for k, v in model.validation_step(batch).items():
+        extra = {} if y is None else {"y": y[i : i + batch_size]}
+        for k, v in model.validation_step(batch, **extra).items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
     model.train(was_training)
     return {k: v / len(x) for k, v in sums.items()}
@@ -156,11 +164,17 @@ def train(
     """
     from . import runs as runs_mod
 
-    config = config if isinstance(config, TrainConfig) else validate(TrainConfig, config or {}, "training settings")
+    config = (
+        config
+        if isinstance(config, TrainConfig)
+        else validate(TrainConfig, config or {}, "training settings")
+    )
     params = spec.validate_params(params if resume is None else resume.params)
     device = pick_device(config.device)
     seed_everything(config.seed)
-    train_set, val_set = data.split(config.val_fraction, config.seed) if config.val_fraction > 0 else (data, None)
+    train_set, val_set = (
+        data.split(config.val_fraction, config.seed) if config.val_fraction > 0 else (data, None)
+    )
 
     model = resume.model if resume is not None else spec.build(params, data.sample_shape, data.kind)
     if resume is not None and tuple(model.sample_shape) != tuple(data.sample_shape):
@@ -178,7 +192,24 @@ def train(
         runs_mod.load_optimizer_state(optimizers, resume.optimizer_state)
 
     x_train = torch.as_tensor(train_set.x, dtype=torch.float32, device=device)
-    x_val = torch.as_tensor(val_set.x, dtype=torch.float32, device=device) if val_set is not None else None
+    x_val = (
+        torch.as_tensor(val_set.x, dtype=torch.float32, device=device)
+        if val_set is not None
+        else None
+    )
+    y_train = y_val = None
+    if model.needs_labels:  # conditional models get each batch's labels as ``y``
+        if data.labels is None:
+            raise ParamsError(
+                f"Model '{spec.id}' is conditional and needs a label for every sample, but dataset "
+                f"'{data.name}' has no labels; use labelled data (e.g. digits, or class sub-folders)."
+            )
+        y_train = torch.as_tensor(train_set.labels, dtype=torch.long, device=device)
+        y_val = (
+            torch.as_tensor(val_set.labels, dtype=torch.long, device=device)
+            if val_set is not None
+            else None
+        )
     n = len(x_train)
     bs = min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / bs)
@@ -190,8 +221,16 @@ def train(
     run_id = resume.run_id if resume is not None else runs_mod.new_run_id(spec.id)
     n_params = sum(p.numel() for p in model.parameters())
 
-    yield Start(run_id, spec.id, str(device), n_params, n, len(x_val) if x_val is not None else 0,
-                config.epochs, steps_per_epoch)
+    yield Start(
+        run_id,
+        spec.id,
+        str(device),
+        n_params,
+        n,
+        len(x_val) if x_val is not None else 0,
+        config.epochs,
+        steps_per_epoch,
+    )
 
     status, message = "completed", ""
     good_state = copy.deepcopy(model.state_dict())
@@ -209,11 +248,12 @@ def train(
         t0 = time.perf_counter()
         for i in range(0, n, bs):
             batch = x_train[perm[i : i + bs]]
+            extra = {} if y_train is None else {"y": y_train[perm[i : i + bs]]}
             step_losses: dict[str, float] = {}
             total = 0.0
             for name, opt in step_names:
                 opt.zero_grad(set_to_none=True)
-                terms = model.training_step(batch, name)
+                terms = model.training_step(batch, name, **extra)
                 loss = terms["loss"]
                 value = float(loss.detach())
                 if not math.isfinite(value):
@@ -226,7 +266,7 @@ def train(
                     if k != "loss":
                         step_losses[k] = float(v.detach())
             if status == "diverged":
-                bad = [k for k, v in terms.items() if not math.isfinite(float(v))]
+                bad = [k for k, v in terms.items() if not math.isfinite(float(v.detach()))]
                 message = (
                     f"Training stopped at epoch {epoch}, step {gstep + 1}: the {', '.join(bad) or 'loss'} "
                     "loss became NaN or infinite; the last good weights were kept. "
@@ -239,8 +279,13 @@ def train(
             seen += len(batch)
             if step_every and gstep % step_every == 0:
                 elapsed_train = train_time + time.perf_counter() - t0
-                yield Step(epoch, gstep, step_losses, seen / max(elapsed_train, 1e-9),
-                           time.perf_counter() - t_start)
+                yield Step(
+                    epoch,
+                    gstep,
+                    step_losses,
+                    seen / max(elapsed_train, 1e-9),
+                    time.perf_counter() - t_start,
+                )
             if stop is not None and stop.is_set():
                 status = "stopped"
                 message = f"Training stopped by request during epoch {epoch}."
@@ -252,7 +297,7 @@ def train(
             break
         if rows:
             last_losses = _mean(rows)
-            val_losses = evaluate(model, x_val) if x_val is not None else {}
+            val_losses = evaluate(model, x_val, y=y_val) if x_val is not None else {}
             if not _finite(last_losses) or not _finite(val_losses):
                 status = "diverged"
                 message = (
@@ -264,19 +309,52 @@ def train(
             good_state = copy.deepcopy(model.state_dict())
             epochs_done += 1
             sps = seen / max(train_time, 1e-9)
-            history.append({"epoch": epoch, "losses": last_losses, "val_losses": val_losses,
-                            "samples_per_s": sps, "elapsed": time.perf_counter() - t_start})
-            yield Epoch(epoch, first_epoch + config.epochs - 1, last_losses, val_losses, sps,
-                        time.perf_counter() - t_start)
+            history.append(
+                {
+                    "epoch": epoch,
+                    "losses": last_losses,
+                    "val_losses": val_losses,
+                    "samples_per_s": sps,
+                    "elapsed": time.perf_counter() - t_start,
+                }
+            )
+            yield Epoch(
+                epoch,
+                first_epoch + config.epochs - 1,
+                last_losses,
+                val_losses,
+                sps,
+                time.perf_counter() - t_start,
+            )
         if status == "stopped":
             break
 
     model.eval()
     run_dir = None
     if save:
-        run_dir = str(runs_mod.save_run(
-            run_id, spec, params, config, model, optimizers, history, data.meta(),
-            runs_dir=runs_dir, status=status,
-        ))
-    yield Done(run_id, run_dir, last_losses, val_losses, seen / max(train_time, 1e-9),
-               time.perf_counter() - t_start, epochs_done, status, message, model)
+        run_dir = str(
+            runs_mod.save_run(
+                run_id,
+                spec,
+                params,
+                config,
+                model,
+                optimizers,
+                history,
+                data.meta(),
+                runs_dir=runs_dir,
+                status=status,
+            )
+        )
+    yield Done(
+        run_id,
+        run_dir,
+        last_losses,
+        val_losses,
+        seen / max(train_time, 1e-9),
+        time.perf_counter() - t_start,
+        epochs_done,
+        status,
+        message,
+        model,
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One thread: CI machines have 2 cores, and oversubscribed torch threads slow tests down badly.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,347 @@
+"""Datasets: the Dataset type, and loading built-in names or user files scaled to [0, 1].
+
+Every loader records how raw values became [0, 1] (``Dataset.scaling``), so the same
+mapping can be applied to new data later with :func:`apply_scaling`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import loaders, plugins
+from .errors import AelabError, DataError
+
+DEFAULT_DATASET = "digits"
+KINDS = ("flat", "image")
+
+_FORMAT_DETAILS = [
+    (
+        ".npy",
+        "one NumPy array: (N, D) flat data, or images as (N, H, W), (N, C, H, W) or "
+        "(N, H, W, C) with C = 1 or 3; never unpickled",
+    ),
+    (".npz", "samples under 'x' (or 'data', or the first array), labels under 'y' or 'labels'"),
+    (
+        ".csv",
+        "numeric columns with an optional header row; a column named label, labels, y, "
+        "target or class (or the one given as the label column) holds labels",
+    ),
+    (
+        "folder of .png/.jpg/.jpeg images",
+        "grayscale or RGB, all one size unless an image size "
+        "is given; images in class sub-folders are labelled by folder name",
+    ),
+    (
+        "MNIST IDX (.idx, -ubyte, optionally .gz)",
+        "e.g. train-images-idx3-ubyte.gz; labels come "
+        "from the matching train-labels-idx1-ubyte file when it is present",
+    ),
+]
+FORMATS: list[str] = [fmt for fmt, _ in _FORMAT_DETAILS]
+
+
+@dataclass(eq=False)
+class Dataset:
+    """Samples scaled to [0, 1], with optional labels and a record of how they were scaled."""
+
+    name: str
+    x: np.ndarray = field(repr=False)  # float32; (N, D) when flat, (N, C, H, W) when image
+    kind: str
+    labels: np.ndarray | None = field(default=None, repr=False)  # int64 (N,)
+    label_names: list[str] | None = None
+    scaling: dict = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise DataError(
+                f"Dataset '{self.name}': kind must be 'flat' or 'image', not '{self.kind}'."
+            )
+        self.x = np.asarray(self.x, dtype=np.float32)
+        want = 2 if self.kind == "flat" else 4
+        if self.x.ndim != want or (self.kind == "image" and self.x.shape[1] not in (1, 3)):
+            layout = "(N, D)" if self.kind == "flat" else "(N, C, H, W) with C = 1 or 3"
+            raise DataError(
+                f"Dataset '{self.name}': {self.kind} data must have shape {layout}, "
+                f"not {self.x.shape}."
+            )
+        if self.labels is not None:
+            self._check_labels()
+
+    def _check_labels(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.labels.shape != (len(self.x),):
+            raise DataError(
+                f"Dataset '{self.name}': labels have shape {self.labels.shape} but there are "
+                f"{len(self.x)} samples; give exactly one label per sample."
+            )
+        if self.label_names is not None:
+            self.label_names = [str(n) for n in self.label_names]
+            if self.labels.size and (
+                self.labels.min() < 0 or self.labels.max() >= len(self.label_names)
+            ):
+                raise DataError(
+                    f"Dataset '{self.name}': labels run from {self.labels.min()} to "
+                    f"{self.labels.max()} but there are {len(self.label_names)} label names; "
+                    "give one name per label value 0, 1, 2 and so on."
+                )
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample: (D,) or (C, H, W)."""
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, idx: Any) -> Dataset:
+        """The samples at ``idx`` (an index array, mask or slice), keeping labels and scaling."""
+        if isinstance(idx, (int, np.integer)):
+            idx = [idx]  # keep the sample axis
+        return replace(
+            self,
+            x=self.x[idx],
+            labels=None if self.labels is None else self.labels[idx],
+            label_names=None if self.label_names is None else list(self.label_names),
+            scaling=copy.deepcopy(self.scaling),
+        )
+
+    def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """A seeded random (train, validation) split; the validation part holds ``val_fraction``."""
+        if not 0.0 < val_fraction < 1.0:
+            raise DataError(
+                f"Dataset '{self.name}': val_fraction must be between 0 and 1, not {val_fraction}."
+            )
+        n = len(self)
+        n_val = int(round(n * val_fraction))
+        if n_val < 1 or n_val > n - 1:
+            empty = "validation" if n_val < 1 else "training"
+            raise DataError(
+                f"Dataset '{self.name}': splitting {n} samples with val_fraction {val_fraction} "
+                f"leaves the {empty} part empty; use more samples or another fraction."
+            )
+        order = np.random.default_rng(seed).permutation(n)
+        return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
+
+    def meta(self) -> dict:
+        """A JSON-able description without the arrays (saved with each run)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "sample_shape": list(self.sample_shape),
+            "n": len(self),
+            "scaling": copy.deepcopy(self.scaling),
+            "source": self.source,
+            "has_labels": self.labels is not None,
+            "label_names": None if self.label_names is None else list(self.label_names),
+        }
+
+
+# -- scaling --------------------------------------------------------------------------------
+
+
+def apply_scaling(raw: np.ndarray, scaling: dict) -> np.ndarray:
+    """Map raw values to [0, 1] float32 with a recorded scaling; values outside are clipped."""
+    method = scaling.get("method", "none")
+    x = np.asarray(raw)
+    # float64 input keeps float64 arithmetic; everything else is computed in float32
+    work = np.float64 if x.dtype == np.float64 else np.float32
+    if method == "none":
+        out = x.astype(work)
+    elif method == "divide":
+        out = x.astype(work) / work(scaling["scale"])
+    elif method == "minmax":
+        lo = np.asarray(scaling["min"], dtype=work)
+        hi = np.asarray(scaling["max"], dtype=work)
+        if lo.ndim == 1 and x.shape[-1:] != lo.shape:
+            raise DataError(
+                f"The data has {x.shape[-1:] or 'no'} feature(s) per sample but the scaling "
+                f"records {lo.size}; pass data with the same features as the training data."
+            )
+        span = np.where(hi > lo, hi - lo, work(1.0))  # a constant feature maps to 0
+        out = (x.astype(work) - lo) / span
+    else:
+        raise DataError(
+            f"Unknown scaling method '{method}'; expected 'none', 'divide' or 'minmax'."
+        )
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def choose_scaling(x: np.ndarray, kind: str) -> dict:
+    """How to bring raw values to [0, 1]: uint8 / 255, [0, 1] kept, anything else min-max."""
+    if x.dtype == np.uint8:
+        return {"method": "divide", "scale": 255.0}
+    if x.dtype == np.bool_:
+        return {"method": "none"}
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return {"method": "none"}
+    if kind == "image":  # one range for all pixels keeps relative brightness between pixels
+        return {"method": "minmax", "min": lo, "max": hi}
+    return {
+        "method": "minmax",
+        "min": x.min(axis=0).astype(np.float64).tolist(),
+        "max": x.max(axis=0).astype(np.float64).tolist(),
+    }
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def describe_formats() -> str:
+    """A human-readable, multi-line description of the accepted data file formats."""
+    lines = ["Accepted data files (values are scaled to [0, 1] and the scaling is recorded):"]
+    lines += [f"  {fmt}: {detail}" for fmt, detail in _FORMAT_DETAILS]
+    return "\n".join(lines)
+
+
+def load_data(
+    name_or_path: str | os.PathLike,
+    *,
+    image_size: int | None = None,
+    label_column: str | None = None,
+    grayscale: bool | None = None,
+) -> Dataset:
+    """A registered dataset by name, or a user file or folder, scaled to [0, 1].
+
+    ``image_size`` resizes image data to a square of that many pixels and ``grayscale``
+    forces one channel (True) or three (False); both leave flat data alone.
+    ``label_column`` names the CSV column holding labels.
+    """
+    if image_size is not None and (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, (int, np.integer))
+        or image_size < 1
+    ):
+        raise DataError(
+            f"The image size must be a positive whole number of pixels, not {image_size!r}."
+        )
+    text = os.fspath(name_or_path)
+    datasets = plugins.get_datasets()
+    if text in datasets:
+        dataset = _load_registered(datasets[text])
+    else:
+        dataset = _load_path(
+            Path(text), text, sorted(datasets), image_size, label_column, grayscale
+        )
+    return _adjust_images(dataset, image_size, grayscale)
+
+
+def _load_registered(entry: Any) -> Dataset:
+    """Call a plugin's loader, turning its failures into one-sentence errors."""
+    origin = f"Dataset '{entry.name}' from plugin '{entry.plugin}'"
+    try:
+        dataset = entry.loader()
+    except AelabError:
+        raise
+    except Exception as exc:  # a broken plugin must not crash the lab with a traceback
+        raise DataError(f"{origin} failed to load ({type(exc).__name__}: {exc}).") from exc
+    if not isinstance(dataset, Dataset):
+        raise DataError(f"{origin} returned {type(dataset).__name__}, not an aelab.data.Dataset.")
+    loaders.check_finite(dataset.x, origin)
+    if dataset.x.size and (dataset.x.min() < 0.0 or dataset.x.max() > 1.0):
+        raise DataError(
+            f"{origin} has values from {dataset.x.min():g} to {dataset.x.max():g}; "
+            "its loader must scale them to [0, 1]."
+        )
+    return dataset
+
+
+def _file_format(path: Path) -> str:
+    """The reader to use for a file, from its name."""
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz", ".csv"):
+        return suffix
+    if loaders.is_idx_name(path.name):
+        return "idx"
+    if suffix in loaders.IMAGE_EXTS:
+        raise DataError(
+            f"{path}: is a single image, but a dataset needs many; put the images in a folder "
+            "and pass the folder."
+        )
+    kind = f"'{suffix}'" if suffix else "without an extension"
+    raise DataError(
+        f"{path}: unsupported file type {kind}; accepted formats are {', '.join(FORMATS)}."
+    )
+
+
+def _load_path(
+    path: Path,
+    text: str,
+    names: list[str],
+    image_size: int | None,
+    label_column: str | None,
+    grayscale: bool | None,
+) -> Dataset:
+    """Read a user file or folder with the reader its name calls for."""
+    if not path.exists():
+        raise DataError(_not_found(text, names))
+    if path.is_dir():
+        raw = loaders.read_image_folder(path, image_size, grayscale)
+    else:
+        fmt = _file_format(path)
+        nbytes = path.stat().st_size
+        if nbytes == 0:
+            raise DataError(f"{path}: the file is empty; it must hold at least 2 samples.")
+        loaders.check_size(str(path), nbytes)
+        if fmt == ".npy":
+            raw = loaders.read_npy(path)
+        elif fmt == ".npz":
+            raw = loaders.read_npz(path)
+        elif fmt == ".csv":
+            raw = loaders.read_csv(path, label_column)
+        else:
+            raw = loaders.read_idx(path)
+    return _finish(raw, path)
+
+
+def _not_found(text: str, names: list[str]) -> str:
+    builtins = ", ".join(names) or "none"
+    formats = ", ".join(FORMATS)
+    if os.sep in text or "/" in text or Path(text).suffix:
+        return (
+            f"{text}: no such file or folder (built-in datasets are {builtins}); "
+            f"accepted file formats are {formats}."
+        )
+    return (
+        f"Unknown dataset '{text}': built-in datasets are {builtins}, and no file or folder has "
+        f"that name; accepted file formats are {formats}."
+    )
+
+
+def _finish(raw: loaders.Raw, path: Path) -> Dataset:
+    """Scale a reader's raw values to [0, 1] and wrap them as a Dataset."""
+    n = len(raw.x)
+    if n < 2:
+        raise DataError(f"{path}: has {n} sample(s); at least 2 are needed to train and validate.")
+    scaling = raw.scaling or choose_scaling(raw.x, raw.kind)
+    return Dataset(
+        name=path.name,
+        x=apply_scaling(raw.x, scaling),
+        kind=raw.kind,
+        labels=raw.labels,
+        label_names=raw.label_names,
+        scaling=scaling,
+        source=str(path.resolve()),
+    )
+
+
+def _adjust_images(dataset: Dataset, image_size: int | None, grayscale: bool | None) -> Dataset:
+    """Resize or change the channel count of image data when asked; flat data passes through."""
+    if dataset.kind != "image":
+        return dataset
+    x = dataset.x
+    if grayscale is True and x.shape[1] == 3:
+        # ITU-R 601-2 luma, the weights Pillow's "L" conversion uses
+        x = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), x, axes=(0, 1))[:, None]
+    elif grayscale is False and x.shape[1] == 1:
+        x = np.repeat(x, 3, axis=1)
+    if image_size is not None and x.shape[2:] != (image_size, image_size):
+        x = np.clip(loaders.resize_images(x, image_size), 0.0, 1.0)
+    return dataset if x is dataset.x else replace(dataset, x=x)

@@ -1,0 +1,154 @@
+"""The plugin host: entry-point discovery, drop-in folders, isolation of failures, duplicates."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+
+from aelab.errors import PluginError
+
+PLUGIN_SRC = """
+from aelab.blocks import MLPAutoencoder
+from aelab.hookspecs import hookimpl
+from aelab.models import ModelSpec
+from aelab.params import Params
+
+
+class TinyParams(Params):
+    pass
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(id="{model_id}", name="Tiny", description="A test model.",
+                       params=TinyParams, factory=MLPAutoencoder))
+"""
+
+
+def make_distribution(root, dist: str, module: str, source: str, version: str = "1.0") -> None:
+    """Write a module plus a real .dist-info with an ``aelab`` entry point into ``root``."""
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[aelab]\n{module} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch, fresh_plugins):
+    """A folder on sys.path where tests install fake distributions."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    return root
+
+
+def test_builtin_model_arrives_through_entry_point(fresh_plugins):
+    info = {p["name"]: p for p in fresh_plugins.plugin_info()}
+    assert "autoencoder" in info["autoencoder"]["models"]
+    assert info["autoencoder"]["version"]  # a version means it came from package metadata
+    assert fresh_plugins.get_model("autoencoder").plugin == "autoencoder"
+
+
+def test_third_party_distribution_is_discovered(site):
+    from aelab import plugins
+
+    make_distribution(site, "aelab-tiny", "aelab_tiny", PLUGIN_SRC.format(model_id="tiny"), "2.3")
+    spec = plugins.get_model("tiny")
+    assert spec.plugin == "aelab_tiny"
+    info = {p["name"]: p for p in plugins.plugin_info()}
+    assert info["aelab_tiny"]["version"] == "2.3"
+    assert info["aelab_tiny"]["hooks"] == ["register_models"]
+    assert "autoencoder" in plugins.get_models()
+
+
+def test_plugin_failing_to_import_is_reported_and_skipped(site):
+    from aelab import plugins
+
+    make_distribution(site, "aelab-broken", "aelab_broken", "raise ImportError('needs libfoo')\n")
+    models = plugins.get_models()
+    assert "autoencoder" in models
+    failed = [p for p in plugins.plugin_info() if p["name"] == "aelab_broken"]
+    assert failed and "needs libfoo" in failed[0]["error"]
+
+
+def test_plugin_failing_in_register_is_isolated(site):
+    from aelab import plugins
+
+    src = "from aelab.hookspecs import hookimpl\n\n@hookimpl\ndef register_models(register):\n    raise RuntimeError('boom')\n"
+    make_distribution(site, "aelab-bad", "aelab_bad", src)
+    assert "autoencoder" in plugins.get_models()
+    info = {p["name"]: p for p in plugins.plugin_info()}
+    assert "boom" in info["aelab_bad"]["error"]
+
+
+def test_duplicate_model_id_names_both_plugins(site):
+    from aelab import plugins
+
+    make_distribution(site, "aelab-dup", "aelab_dup", PLUGIN_SRC.format(model_id="autoencoder"))
+    plugins.get_models()
+    errors = plugins.duplicate_errors()
+    assert len(errors) == 1
+    assert "'autoencoder'" in errors[0] and "aelab_dup" in errors[0]
+
+
+def test_load_plugins_env_restricts(site, monkeypatch):
+    from aelab import plugins
+
+    make_distribution(site, "aelab-tiny", "aelab_tiny", PLUGIN_SRC.format(model_id="tiny"))
+    monkeypatch.setenv("AELAB_LOAD_PLUGINS", "aelab_tiny")
+    assert set(plugins.get_models()) == {"tiny"}
+
+
+def test_plugins_dir_loads_loose_files(tmp_path, fresh_plugins):
+    folder = tmp_path / "dropin"
+    folder.mkdir()
+    (folder / "mine.py").write_text(PLUGIN_SRC.format(model_id="mine"))
+    (folder / "broken.py").write_text("import not_a_module_anywhere\n")
+    fresh_plugins.set_plugins_dir(folder)
+    assert fresh_plugins.get_model("mine").plugin == "mine"
+    info = {p["name"]: p for p in fresh_plugins.plugin_info()}
+    assert "not_a_module_anywhere" in info["broken"]["error"]
+
+
+def test_unknown_model_lists_known_ones(fresh_plugins):
+    with pytest.raises(PluginError, match="registered models are: .*autoencoder"):
+        fresh_plugins.get_model("nope")
+
+
+def test_register_rejects_non_spec(fresh_plugins):
+    from aelab.hookspecs import hookimpl
+
+    @hookimpl
+    def register_models(register):
+        register("not a spec")
+
+    bad = types.ModuleType("bad_obj")
+    bad.register_models = register_models
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(bad, name="bad_obj")
+    fresh_plugins.invalidate()
+    assert "autoencoder" in fresh_plugins.get_models()
+    info = {p["name"]: p for p in fresh_plugins.plugin_info()}
+    assert "expected a ModelSpec" in info["bad_obj"]["error"]
+
+
+def test_plugins_cli_prints_json(site, capsys):
+    from aelab.cli import main
+
+    make_distribution(site, "aelab-broken", "aelab_broken", "raise ImportError('needs libfoo')\n")
+    assert main(["plugins"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["autoencoder"]["models"] == ["autoencoder"]
+    assert set(by_name["autoencoder"]) >= {"name", "version", "hooks", "models"}
+    assert "needs libfoo" in by_name["aelab_broken"]["error"]
+
+
+def test_hookspecs_are_documented():
+    from aelab import hookspecs
+
+    for name in ("register_models", "register_datasets"):
+        assert getattr(hookspecs, name).__doc__.strip()
