@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import types
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,40 @@ def test_hookspecs_are_documented():
 
     for name in ("register_models", "register_datasets"):
         assert getattr(hookspecs, name).__doc__.strip()
+
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "plugin-template"
+
+
+def test_plugin_template_trains_and_exports_graphs(fresh_plugins, capsys):
+    from aelab.cli import main
+
+    code = main(
+        [
+            "--plugins-dir",
+            str(TEMPLATE),
+            "train",
+            "tied",
+            "--epochs",
+            "2",
+            "-o",
+            "code_size",
+            "4",
+            "-o",
+            "activation",
+            "tanh",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    last = json.loads(out[-1])
+    assert last["status"] == "completed" and last["losses"]["reconstruction"] > 0
+    spec = fresh_plugins.get_model("tied")
+    assert spec.plugin == "aelab_tied"
+    model = spec.build({"code_size": 4}, (1, 8, 8), "image")
+    untied = fresh_plugins.get_model("autoencoder").build({"code_size": 4}, (1, 8, 8), "image")
+    n_tied = sum(p.numel() for p in model.parameters())
+    n_untied = sum(p.numel() for p in untied.parameters())
+    assert n_tied < 0.55 * n_untied  # one weight matrix per layer, shared by encoder and decoder
+    assert [g.name for g in model.graphs()] == ["autoencoder", "encoder", "decoder"]
