@@ -1,0 +1,481 @@
+"""ONNX export: every graph a model declares, self-describing, validated, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from . import __version__
+from .errors import ExportError
+from .runtime import META_PREFIX, session_options, sha256_file
+
+TOLERANCE = 1e-4  # max abs difference allowed between onnxruntime and torch
+VALIDATION_BATCHES = (1, 16)  # batch 1 and a larger one, neither equal to the export example's 2
+EXPORT_BATCH = 2  # example batch for tracing; 1 would let tracers specialise the batch axis
+SEED = 0
+MANIFEST = "manifest.json"
+FORMAT = "aelab-onnx"
+FORMAT_VERSION = 1
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+GRAPH_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+def exports_root() -> Path:
+    """The folder exports live in: ``AELAB_EXPORTS_DIR`` or ./exports."""
+    return Path(os.environ.get("AELAB_EXPORTS_DIR") or "exports")
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote: its folder, the manifest and the ONNX files."""
+
+    folder: Path
+    manifest: dict
+    files: list[Path] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A short markdown table: one row per graph with its shapes, diff, exporter, provider."""
+        rows = [
+            "| graph | input shape | output shapes | max abs diff | exporter | validated on |",
+            "|---|---|---|---|---|---|",
+        ]
+        for g in self.manifest["graphs"]:
+            outs = ", ".join(f"{o['name']} {_shape_text(o['shape'])}" for o in g["outputs"])
+            v = g["validation"]
+            rows.append(
+                f"| {g['name']} | {g['input']['name']} {_shape_text(g['input']['shape'])} | {outs} "
+                f"| {v['max_abs_diff']:.2e} | {g['exporter']} | {v['provider']} |"
+            )
+        return "\n".join(rows)
+
+
+def _shape_text(shape: list) -> str:
+    return "(" + ", ".join("N" if d == "batch" else str(d) for d in shape) + ")"
+
+
+# -- destination ---------------------------------------------------------------------------
+def _destination(out_dir: str | os.PathLike | None, run_id: str) -> Path:
+    """The folder to write, refusing names that could reach outside the chosen place."""
+    if out_dir is None:
+        if not SAFE_NAME.match(run_id) or run_id in (".", ".."):
+            raise ExportError(
+                f"Run id '{run_id}' cannot name an export folder (letters, digits, '.', '_' and "
+                "'-' only); pass --out DIR."
+            )
+        return exports_root() / run_id
+    raw = os.fspath(out_dir)
+    # A '..' segment is how a relative destination escapes its base; an absolute path is explicit.
+    if not raw.strip() or ".." in Path(raw).parts:
+        raise ExportError(
+            f"The export folder '{raw}' must not contain '..' segments; give a plain or an "
+            "absolute path."
+        )
+    dest = Path(raw)
+    if dest.resolve() == Path(dest.resolve().anchor):
+        raise ExportError(f"Refusing to use the filesystem root '{raw}' as an export folder.")
+    return dest
+
+
+def _check_replaceable(dest: Path, force: bool) -> None:
+    """An existing export is replaced only with force, and only if it really is an export."""
+    if not dest.exists() and not dest.is_symlink():
+        return
+    if dest.is_symlink() or not dest.is_dir():
+        raise ExportError(f"{dest} exists and is not a folder; choose another --out.")
+    if not any(dest.iterdir()):
+        return  # an empty folder made for the export holds nothing to lose
+    if not force:
+        raise ExportError(f"{dest} already exists; pass --force to replace it.")
+    # --force must never wipe an unrelated folder (say --out ~ by mistake).
+    if not (dest / MANIFEST).is_file():
+        raise ExportError(
+            f"{dest} is not empty and holds no {MANIFEST}, so it is not an aelab export; "
+            "refusing to replace it."
+        )
+
+
+def _select_graphs(model: Any, names: list[str] | None) -> list[Any]:
+    """The model's declared graphs, or the requested subset (names checked before use)."""
+    declared = list(model.graphs())
+    for g in declared:
+        if not GRAPH_NAME.match(g.name):
+            raise ExportError(
+                f"The model declares a graph named {g.name!r}, which is not a safe file name."
+            )
+    if len({g.name for g in declared}) != len(declared):
+        raise ExportError("The model declares two graphs with the same name.")
+    if not declared:
+        raise ExportError("This model declares no exportable graphs.")
+    if names is None:
+        return declared
+    by_name = {g.name: g for g in declared}
+    wanted: list[str] = []
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        if name not in by_name:
+            raise ExportError(f"Unknown graph {name!r}; this model exports: {', '.join(by_name)}.")
+        if name not in wanted:
+            wanted.append(name)
+    if not wanted:
+        raise ExportError(f"No graph named; this model exports: {', '.join(by_name)}.")
+    return [by_name[n] for n in wanted]
+
+
+# -- conversion ----------------------------------------------------------------------------
+def _example(
+    shape: tuple[int, ...], value_range: tuple[float, float] | None, batch: int, seed: int
+) -> torch.Tensor:
+    """A seeded batch inside the graph's input range (standard normal when unbounded)."""
+    gen = torch.Generator().manual_seed(seed)
+    if value_range is None:
+        return torch.randn((batch, *shape), generator=gen)
+    lo, hi = value_range
+    return lo + (hi - lo) * torch.rand((batch, *shape), generator=gen)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporters' chatter (torchvision notices, deprecations) during one export."""
+    loggers = [
+        logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch.fx", "torch._dynamo")
+    ]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    sink = io.StringIO()  # a failing dynamo export prints its whole graph otherwise
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+        ):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    line = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {line}"[:300]
+
+
+def _convert(graph: Any, example: torch.Tensor) -> tuple[onnx.ModelProto, str, str | None]:
+    """ONNX for one graph: the dynamo exporter first, the TorchScript one only if it fails."""
+    names = {"input_names": [graph.input_name], "output_names": list(graph.output_names)}
+    try:
+        with _quiet():
+            program = torch.onnx.export(
+                graph.module,
+                (example,),
+                dynamo=True,
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                optimize=True,
+                verbose=False,
+                **names,
+            )
+        return program.model_proto, "dynamo", None
+    except Exception as exc:  # any failure of the new exporter earns one try with the old one
+        dynamo_error = _first_line(exc.__cause__ or exc)  # the cause names the real problem
+    axes = {name: {0: "batch"} for name in [graph.input_name, *graph.output_names]}
+    buffer = io.BytesIO()
+    try:
+        with _quiet():
+            torch.onnx.export(
+                graph.module,
+                (example,),
+                buffer,
+                dynamo=False,
+                dynamic_axes=axes,
+                opset_version=20,
+                **names,
+            )
+    except Exception as exc:
+        raise ExportError(
+            f"Graph '{graph.name}' could not be exported: the dynamo exporter failed "
+            f"({dynamo_error}) and so did the TorchScript exporter ({_first_line(exc)})."
+        ) from None
+    return onnx.load_from_string(buffer.getvalue()), "torchscript", dynamo_error
+
+
+def _torch_outputs(module: torch.nn.Module, x: torch.Tensor) -> list[np.ndarray]:
+    """The reference: the torch module's outputs as float32 arrays, in declared order."""
+    with torch.inference_mode():
+        out = module(x)
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, torch.Tensor):
+        out = [out]
+    return [o.detach().cpu().float().numpy() for o in out]
+
+
+def _validate(graph: Any, path: Path, model_id: str) -> dict[str, Any]:
+    """Check one written file against torch; raise ExportError naming the graph on any mismatch."""
+    import onnxruntime as ort
+
+    where = f"Graph '{graph.name}' of model '{model_id}'"
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:
+        raise ExportError(f"{where} fails onnx.checker ({_first_line(exc)}).") from None
+    session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    got_in, got_out = [i.name for i in inputs], [o.name for o in outputs]
+    if got_in != [graph.input_name] or got_out != list(graph.output_names):
+        raise ExportError(
+            f"{where} has inputs {got_in} and outputs {got_out}, expected [{graph.input_name!r}] "
+            f"and {list(graph.output_names)}."
+        )
+    if inputs[0].type != "tensor(float)":
+        raise ExportError(f"{where} takes {inputs[0].type}, expected tensor(float).")
+    if len(inputs[0].shape) != len(graph.input_shape) + 1 or isinstance(inputs[0].shape[0], int):
+        raise ExportError(
+            f"{where} has input shape {inputs[0].shape}, expected a dynamic batch axis first."
+        )
+    worst = 0.0
+    for i, batch in enumerate(VALIDATION_BATCHES):
+        x = _example(tuple(graph.input_shape), graph.input_range, batch, SEED + 1 + i)
+        want = _torch_outputs(graph.module, x)
+        if len(want) != len(graph.output_names):
+            raise ExportError(
+                f"{where} returns {len(want)} outputs in torch but declares {len(graph.output_names)}."
+            )
+        got = session.run(None, {graph.input_name: x.numpy()})
+        for name, w, g in zip(graph.output_names, want, got):
+            if g.shape != w.shape:
+                raise ExportError(
+                    f"{where}: output '{name}' has shape {list(g.shape)} in onnxruntime but "
+                    f"{list(w.shape)} in torch at batch {batch}."
+                )
+            if g.dtype != np.float32:
+                raise ExportError(f"{where}: output '{name}' is {g.dtype}, expected float32.")
+            if not np.isfinite(w).all():
+                raise ExportError(
+                    f"{where}: the torch model itself outputs NaN or infinity in '{name}'."
+                )
+            diff = float(np.max(np.abs(g.astype(np.float64) - w)) if w.size else 0.0)
+            if not np.isfinite(diff) or diff > TOLERANCE:
+                raise ExportError(
+                    f"{where} does not match torch: output '{name}' differs by {diff:.3g} at "
+                    f"batch {batch} (allowed {TOLERANCE:g}); nothing was written."
+                )
+            worst = max(worst, diff)
+    return {
+        "passed": True,
+        "checker": "onnx.checker.check_model(full_check=True)",
+        "provider": session.get_providers()[0],
+        "batch_sizes": list(VALIDATION_BATCHES),
+        "max_abs_diff": worst,
+        "tolerance": TOLERANCE,
+        "seed": SEED,
+    }
+
+
+def _describe(
+    graph: Any, common: dict[str, Any], out_shapes: dict[str, list[int]]
+) -> dict[str, Any]:
+    """What the file says about itself (also the manifest's entry, less the checksum)."""
+    bounded = graph.input_range is not None
+    return {
+        "name": graph.name,
+        "file": f"{graph.name}.onnx",
+        "input": {
+            "name": graph.input_name,
+            "shape": ["batch", *graph.input_shape],
+            "dtype": "float32",
+            "range": list(graph.input_range) if bounded else None,
+            # Codes and noise are drawn, not scaled: only data inputs carry preprocessing.
+            "preprocessing": {k: common["preprocessing"][k] for k in ("scaling", "range", "clip")}
+            if bounded
+            else None,
+            "distribution": None if bounded else "standard normal, N(0, I)",
+        },
+        "outputs": [
+            {"name": n, "shape": ["batch", *out_shapes[n]], "dtype": "float32"}
+            for n in graph.output_names
+        ],
+    }
+
+
+def _stamp(proto: onnx.ModelProto, entry: dict[str, Any], common: dict[str, Any]) -> None:
+    """Write the description into the file's metadata_props, one JSON value per key."""
+    props = {
+        "aelab_version": __version__,
+        "model": common["model"],
+        "run_id": common["run_id"],
+        "params": json.dumps(common["params"], sort_keys=True),
+        "graph": entry["name"],
+        "exporter": entry["exporter"],
+        "input": json.dumps(entry["input"]),
+        "outputs": json.dumps(entry["outputs"]),
+        "preprocessing": json.dumps(entry["input"]["preprocessing"]),
+        "data": json.dumps(common["data"]),
+    }
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        item = proto.metadata_props.add()
+        item.key, item.value = META_PREFIX + key, value
+    proto.doc_string = f"aelab {common['model']} {entry['name']} graph (run {common['run_id']})"
+
+
+def _common(spec: Any, params: Any, run_id: str, data_meta: dict, model: Any) -> dict[str, Any]:
+    params_dict = params.model_dump() if hasattr(params, "model_dump") else dict(params or {})
+    scaling = (data_meta or {}).get("scaling") or {"method": "none"}
+    sample_shape = list((data_meta or {}).get("sample_shape") or getattr(model, "sample_shape", []))
+    return {
+        "model": spec.id,
+        "run_id": run_id,
+        "params": params_dict,
+        "data": {
+            "name": (data_meta or {}).get("name"),
+            "kind": (data_meta or {}).get("kind"),
+            "sample_shape": sample_shape,
+            "scaling": scaling,
+            "label_names": (data_meta or {}).get("label_names"),
+        },
+        "preprocessing": {
+            "scaling": scaling,
+            "range": [0.0, 1.0],
+            "clip": True,
+            "how": "x = clip(scale(raw), 0, 1), float32, shape (N, *input shape); scale: "
+            "none: raw; divide: raw / scale; minmax: (raw - min) / (max - min), 0 where max == min",
+        },
+    }
+
+
+def export_model(
+    model: Any,
+    spec: Any,
+    params: Any,
+    *,
+    run_id: str,
+    data_meta: dict,
+    out_dir: str | Path | None = None,
+    graphs: list[str] | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """Export, check and atomically write the model's graphs with a manifest."""
+    dest = _destination(out_dir, run_id)
+    _check_replaceable(dest, force)
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        # Export and validate a CPU copy: the caller's model stays where it is, and CPU torch is
+        # the reference onnxruntime's CPU provider is held to (no TF32 convolutions).
+        model = copy.deepcopy(model).cpu()
+    selected = _select_graphs(model, graphs)
+    common = _common(spec, params, run_id, data_meta, model)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the published export should read like any folder
+    was_training = model.training
+    model.eval()
+    try:
+        entries = []
+        for graph in selected:
+            graph.module.eval()
+            path = tmp / f"{graph.name}.onnx"
+            if path.resolve().parent != tmp.resolve():  # belt and braces after the name check
+                raise ExportError(
+                    f"Graph name {graph.name!r} would write outside the export folder."
+                )
+            example = _example(tuple(graph.input_shape), graph.input_range, EXPORT_BATCH, SEED)
+            proto, exporter, dynamo_error = _convert(graph, example)
+            # Output shapes come from torch itself so the metadata never guesses.
+            shapes = {
+                n: list(o.shape[1:])
+                for n, o in zip(graph.output_names, _torch_outputs(graph.module, example))
+            }
+            entry = {**_describe(graph, common, shapes), "exporter": exporter}
+            entry["opset"] = next(
+                (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None
+            )
+            if dynamo_error:
+                entry["dynamo_error"] = dynamo_error
+            _stamp(proto, entry, common)
+            onnx.save_model(proto, str(path))
+            entry["validation"] = _validate(graph, path, spec.id)
+            entry["sha256"] = sha256_file(path)
+            entry["bytes"] = path.stat().st_size
+            entries.append(entry)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "aelab_version": __version__,
+            "torch_version": torch.__version__,
+            "onnx_version": onnx.__version__,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **{k: common[k] for k in ("model", "run_id", "params", "data", "preprocessing")},
+            "model_name": getattr(spec, "name", spec.id),
+            "graphs": entries,
+        }
+        (tmp / MANIFEST).write_text(
+            json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+        _publish(tmp, dest, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        model.train(was_training)
+    files = [dest / e["file"] for e in manifest["graphs"]]
+    return ExportResult(folder=dest, manifest=manifest, files=files)
+
+
+def _publish(tmp: Path, dest: Path, force: bool) -> None:
+    """Rename the validated folder into place; a replaced export is removed only afterwards."""
+    _check_replaceable(dest, force)  # again: something may have appeared while we worked
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{time.time_ns()}")
+        os.replace(dest, old)
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_run(
+    run: Any,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    graphs: list[str] | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """Export a saved run (an id, a run folder, or a loaded Run)."""
+    from .runs import load_run
+
+    if isinstance(run, (str, os.PathLike)):
+        run = load_run(run)
+    return export_model(
+        run.model,
+        run.spec,
+        run.params,
+        run_id=run.run_id,
+        data_meta=run.data_meta,
+        out_dir=out_dir,
+        graphs=graphs,
+        force=force,
+    )

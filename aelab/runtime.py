@@ -1,0 +1,372 @@
+"""Run aelab exports with numpy and onnxruntime only: no torch, no onnx, nothing else heavy.
+
+``load(path)`` takes an export folder (with its ``manifest.json``) or one ``.onnx`` file and
+returns an :class:`ExportedModel` with ``encode``, ``decode``, ``reconstruct`` and ``sample`` as
+far as the exported graphs allow.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from .errors import AelabError
+
+META_PREFIX = "aelab."
+MANIFEST = "manifest.json"
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# Benchmarked on the lab's models (benchmarks/bench_onnx.py): their graphs are small, batch-1
+# latency gains nothing from a thread pool, and on a shared CPU a second thread lost throughput
+# even at batch 1024. Callers with big batches on an idle machine pass threads=N (or set
+# AELAB_ORT_THREADS).
+DEFAULT_THREADS = 1
+RANGE_SLACK = 1e-5  # float rounding at the edges of [0, 1] is not an error
+
+# A 69-byte Identity model (opset 13) used only to find out whether CUDA really loads.
+_PROBE_MODEL = base64.b64decode(
+    "CAg6OwoQCgF4EgF5IghJZGVudGl0eRIFcHJvYmVaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAN"
+)
+_cuda_ok: bool | None = None
+_probe_lock = threading.Lock()
+
+
+class RuntimeInputError(AelabError, ValueError):
+    """Input of the wrong shape, dtype or range, or an unknown graph; the message says what fits."""
+
+
+class RuntimeLoadError(AelabError):
+    """An export folder or file is missing, incomplete or altered."""
+
+
+# -- providers -----------------------------------------------------------------------------
+def available_providers() -> list[str]:
+    """Providers that can really run here, best first: CUDA only when it loads, then CPU."""
+    return [PROVIDERS["cuda"], PROVIDERS["cpu"]] if cuda_works() else [PROVIDERS["cpu"]]
+
+
+def cuda_works() -> bool:
+    """Whether a CUDA session really starts (probed once, quietly, then cached)."""
+    global _cuda_ok
+    with _probe_lock:
+        if _cuda_ok is None:
+            _cuda_ok = _probe_cuda()
+        return _cuda_ok
+
+
+def _probe_cuda() -> bool:
+    if PROVIDERS["cuda"] not in ort.get_available_providers():
+        return False
+    # onnxruntime-gpu logs an error through its default logger when the CUDA libraries are
+    # missing; raise the threshold for the probe and put back onnxruntime's default (warning).
+    ort.set_default_logger_severity(4)
+    try:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 4
+        session = ort.InferenceSession(
+            _PROBE_MODEL, opts, providers=[PROVIDERS["cuda"], PROVIDERS["cpu"]]
+        )
+        return session.get_providers()[0] == PROVIDERS["cuda"]
+    except Exception:
+        return False
+    finally:
+        ort.set_default_logger_severity(2)
+
+
+def _resolve_provider(provider: str) -> str:
+    choice = (provider or "auto").lower()
+    if choice == "auto":
+        return available_providers()[0]
+    if choice not in PROVIDERS:
+        raise RuntimeInputError(f"Provider must be 'auto', 'cpu' or 'cuda', not '{provider}'.")
+    if choice == "cuda" and not cuda_works():
+        raise RuntimeLoadError(
+            "The CUDA provider was asked for but cannot load here (no GPU, or the CUDA and cuDNN "
+            "libraries onnxruntime-gpu needs are missing); use provider='cpu' or 'auto'."
+        )
+    return PROVIDERS[choice]
+
+
+def default_threads() -> int:
+    """Intra-op threads when none are given: ``AELAB_ORT_THREADS`` or DEFAULT_THREADS."""
+    raw = os.environ.get("AELAB_ORT_THREADS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_THREADS
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """The session options aelab validates, benchmarks and runs with."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One graph of a few dense layers has no parallel branches: sequential mode, one inter-op
+    # thread, and DEFAULT_THREADS intra-op threads unless the caller asks for more.
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.inter_op_num_threads = 1
+    opts.intra_op_num_threads = threads or default_threads()
+    opts.log_severity_level = 3
+    return opts
+
+
+# -- preprocessing -------------------------------------------------------------------------
+def apply_scaling(raw: np.ndarray, scaling: dict | None) -> np.ndarray:
+    """Map raw values to [0, 1] float32 with a recorded scaling (none, divide or minmax), clipped."""
+    scaling = scaling or {"method": "none"}
+    method = scaling.get("method", "none")
+    x = np.asarray(raw, dtype=np.float64)
+    if method == "none":
+        out = x
+    elif method == "divide":
+        out = x / float(scaling["scale"])
+    elif method == "minmax":
+        lo, hi = np.asarray(scaling["min"], np.float64), np.asarray(scaling["max"], np.float64)
+        if lo.ndim == 1 and lo.size > 1:
+            if lo.size != x.shape[-1]:
+                raise RuntimeInputError(
+                    f"The recorded scaling has {lo.size} features but the input has "
+                    f"{x.shape[-1]} values per sample; pass data with the training features."
+                )
+        span = np.where(hi > lo, hi - lo, 1.0)
+        out = (x - lo) / span
+    else:
+        raise RuntimeInputError(
+            f"Unknown scaling method '{method}'; expected none, divide or minmax."
+        )
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _fit_shape(x: np.ndarray, shape: tuple[int, ...], graph: str, name: str) -> np.ndarray:
+    """(N, *shape) from (N, *shape), one sample, (N, H, W) for one channel, or flat vectors."""
+    size = math.prod(shape)
+    if x.shape[1:] == shape and x.ndim == len(shape) + 1:
+        return x
+    if x.shape == shape:
+        return x[None]
+    if len(shape) == 3 and shape[0] == 1 and x.ndim in (2, 3) and x.shape[-2:] == shape[1:]:
+        return x.reshape(-1, *shape)  # (H, W) or (N, H, W) for a one-channel input
+    if (
+        len(shape) == 3
+        and x.ndim == 4
+        and x.shape[1:] == (*shape[1:], shape[0])
+        and shape[0] != shape[1]
+    ):
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # channels-last images
+    if x.ndim == 2 and x.shape[1] == size:
+        return x.reshape(-1, *shape)
+    if x.ndim == 1 and x.size == size:
+        return x.reshape(1, *shape)
+    expected = "(N, " + ", ".join(map(str, shape)) + ")"
+    flat = f" or N flat vectors of {size} values" if len(shape) > 1 else ""
+    raise RuntimeInputError(
+        f"Graph '{graph}' expects input '{name}' of shape {expected}{flat}, but got an array of "
+        f"shape {tuple(x.shape)}."
+    )
+
+
+class ExportedModel:
+    """The graphs of one export, each an onnxruntime session, with the lab's verbs on top."""
+
+    def __init__(self, manifest: dict, files: dict[str, Path], provider: str, threads: int | None):
+        self.manifest = manifest
+        self._entries = {g["name"]: g for g in manifest["graphs"]}
+        self.graphs: list[str] = list(self._entries)
+        # Looked up on every call, so computed once.
+        self._shapes = {n: tuple(g["input"]["shape"][1:]) for n, g in self._entries.items()}
+        self._outputs = {n: [o["name"] for o in g["outputs"]] for n, g in self._entries.items()}
+        opts = session_options(threads)
+        self._sessions = {
+            name: ort.InferenceSession(str(path), opts, providers=_provider_list(provider))
+            for name, path in files.items()
+        }
+        ran = {s.get_providers()[0] for s in self._sessions.values()}
+        # The provider that really runs, which can differ from the one asked for.
+        self.provider: str = PROVIDERS["cpu"] if PROVIDERS["cpu"] in ran else provider
+
+    def __repr__(self) -> str:
+        return f"ExportedModel({self.manifest.get('model')!r}, graphs={self.graphs}, provider={self.provider!r})"
+
+    # -- description -----------------------------------------------------------------------
+    def input_shape(self, graph: str) -> tuple[int, ...]:
+        """The per-sample input shape of a graph (the batch axis left out)."""
+        self._entry(graph)
+        return self._shapes[graph]
+
+    def output_names(self, graph: str) -> list[str]:
+        """The names of a graph's outputs, in order."""
+        self._entry(graph)
+        return list(self._outputs[graph])
+
+    def _entry(self, graph: str) -> dict:
+        if graph not in self._entries:
+            raise RuntimeInputError(
+                f"This export has no graph '{graph}'; it has: {', '.join(self.graphs)}."
+            )
+        return self._entries[graph]
+
+    # -- running ---------------------------------------------------------------------------
+    def prepare(self, graph: str, x: Any, preprocess: bool = False) -> np.ndarray:
+        """Check (and with ``preprocess`` scale) an input batch for a graph; one-sentence errors."""
+        entry = self._entry(graph)
+        spec = entry["input"]
+        shape = self._shapes[graph]
+        arr = np.asarray(x)
+        # dtype kinds: f float; with preprocess also i/u integers and b booleans (raw values).
+        if arr.dtype.kind != "f" and not (preprocess and arr.dtype.kind in "iub"):
+            hint = " (or raw numbers with preprocess=True)" if spec.get("preprocessing") else ""
+            raise RuntimeInputError(
+                f"Graph '{graph}' expects float32 values{hint} for input '{spec['name']}', but got "
+                f"an array of dtype {arr.dtype}."
+            )
+        arr = _fit_shape(arr, shape, graph, spec["name"])
+        if preprocess and spec.get("preprocessing"):
+            arr = apply_scaling(arr, spec["preprocessing"].get("scaling"))
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if not arr.size:
+            raise RuntimeInputError(
+                f"Graph '{graph}' got an empty batch; pass at least one sample."
+            )
+        # min and max propagate NaN and show infinities, so two reductions check everything.
+        lo, hi = float(arr.min()), float(arr.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise RuntimeInputError(
+                f"Input '{spec['name']}' of graph '{graph}' holds NaN or infinite values."
+            )
+        rng = spec.get("range")
+        if rng is not None and (lo < rng[0] - RANGE_SLACK or hi > rng[1] + RANGE_SLACK):
+            raise RuntimeInputError(
+                f"Graph '{graph}' expects values in [{rng[0]:g}, {rng[1]:g}] for input "
+                f"'{spec['name']}', but they run from {lo:.4g} to {hi:.4g}; pass "
+                "preprocess=True to scale raw values as the training data was."
+            )
+        return arr
+
+    def run(self, graph: str, x: Any, preprocess: bool = False) -> dict[str, np.ndarray]:
+        """Run one graph on a batch and return every output by name."""
+        arr = self.prepare(graph, x, preprocess)
+        outs = self._sessions[graph].run(None, {self._entries[graph]["input"]["name"]: arr})
+        return dict(zip(self._outputs[graph], outs))
+
+    def _first(self, graph: str, x: Any, preprocess: bool = False) -> np.ndarray:
+        return next(iter(self.run(graph, x, preprocess).values()))
+
+    def encode(self, x: Any, preprocess: bool = False) -> np.ndarray:
+        """Codes for a batch (a VAE's mean: its first output; ``run('encoder', x)`` gives all)."""
+        return self._first("encoder", x, preprocess)
+
+    def decode(self, z: Any) -> np.ndarray:
+        """Outputs for a batch of codes."""
+        return self._first("decoder", z)
+
+    def reconstruct(self, x: Any, preprocess: bool = False) -> np.ndarray:
+        """Encode then decode, through the autoencoder graph when there is one."""
+        if "autoencoder" in self._entries:
+            return self._first("autoencoder", x, preprocess)
+        if "encoder" in self._entries and "decoder" in self._entries:
+            return self.decode(self.encode(x, preprocess))
+        raise RuntimeInputError(
+            f"This export cannot reconstruct; it has: {', '.join(self.graphs)}."
+        )
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` new samples: codes or noise from N(0, I) (seeded) through the decoder or generator."""
+        graph = next((g for g in ("decoder", "generator") if g in self._entries), None)
+        if graph is None:
+            raise RuntimeInputError(f"This export cannot sample; it has: {', '.join(self.graphs)}.")
+        if int(n) < 1:
+            raise RuntimeInputError(f"The number of samples must be at least 1, not {n}.")
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((int(n), *self.input_shape(graph)), dtype=np.float32)
+        return self._first(graph, z)
+
+
+def _provider_list(provider: str) -> list[str]:
+    return [provider] if provider == PROVIDERS["cpu"] else [provider, PROVIDERS["cpu"]]
+
+
+# -- loading -------------------------------------------------------------------------------
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _from_folder(folder: Path) -> tuple[dict, dict[str, Path]]:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        graphs = manifest["graphs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RuntimeLoadError(
+            f"{folder / MANIFEST} is not a readable aelab manifest ({exc})."
+        ) from None
+    files = {}
+    for g in graphs:
+        name = str(g.get("file", ""))
+        # The manifest names files inside its own folder only; anything else is refused.
+        if Path(name).name != name or not name.endswith(".onnx"):
+            raise RuntimeLoadError(
+                f"{folder / MANIFEST} names a file outside its folder: {name!r}."
+            )
+        path = folder / name
+        if not path.is_file():
+            raise RuntimeLoadError(f"The export lacks {path}; export the run again.")
+        if g.get("sha256") and sha256_file(path) != g["sha256"]:
+            raise RuntimeLoadError(
+                f"{path} does not match its sha256 in the manifest; it was altered."
+            )
+        files[g["name"]] = path
+    return manifest, files
+
+
+def _from_file(path: Path) -> tuple[dict, dict[str, Path]]:
+    try:
+        meta = ort.InferenceSession(str(path), providers=[PROVIDERS["cpu"]]).get_modelmeta()
+        props = meta.custom_metadata_map
+        entry = {
+            "name": props[META_PREFIX + "graph"],
+            "file": path.name,
+            "exporter": props.get(META_PREFIX + "exporter"),
+            "input": json.loads(props[META_PREFIX + "input"]),
+            "outputs": json.loads(props[META_PREFIX + "outputs"]),
+        }
+    except KeyError as exc:
+        raise RuntimeLoadError(f"{path} carries no aelab metadata ({exc} is missing).") from None
+    except Exception as exc:
+        raise RuntimeLoadError(
+            f"{path} is not a loadable ONNX file ({type(exc).__name__})."
+        ) from None
+    manifest = {
+        "model": props.get(META_PREFIX + "model"),
+        "run_id": props.get(META_PREFIX + "run_id"),
+        "aelab_version": props.get(META_PREFIX + "aelab_version"),
+        "params": json.loads(props.get(META_PREFIX + "params", "{}")),
+        "data": json.loads(props.get(META_PREFIX + "data", "null")),
+        "preprocessing": json.loads(props.get(META_PREFIX + "preprocessing", "null")),
+        "graphs": [entry],
+    }
+    return manifest, {entry["name"]: path}
+
+
+def load(
+    path: str | os.PathLike, provider: str = "auto", threads: int | None = None
+) -> ExportedModel:
+    """Load an export folder or one ``.onnx`` file; provider is 'auto', 'cpu' or 'cuda'."""
+    p = Path(path)
+    chosen = _resolve_provider(provider)
+    if p.is_dir():
+        if not (p / MANIFEST).is_file():
+            raise RuntimeLoadError(f"{p} holds no {MANIFEST}; it is not an aelab export folder.")
+        manifest, files = _from_folder(p)
+    elif p.is_file():
+        manifest, files = _from_file(p)
+    else:
+        raise RuntimeLoadError(f"No export at {p}; pass an export folder or an .onnx file.")
+    return ExportedModel(manifest, files, chosen, threads)
