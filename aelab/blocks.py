@@ -1,79 +1,488 @@
-"""Shared building blocks: fully connected stacks, reconstruction losses, and the MLP autoencoder."""
+"""Shared building blocks written once: layer stacks, losses, corruption, penalties and the
+reconstruction autoencoders (fully connected and convolutional) that variants declare on top of."""
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from .models import Model
 from .params import Params
 
+# -- layer stacks ---------------------------------------------------------------------------
 
-def mlp(sizes: list[int], activation: type[nn.Module] | None = nn.ReLU) -> nn.Sequential:
-    """Linear layers through ``sizes`` with an activation between them (none after the last)."""
+
+def mlp(
+    sizes: list[int], activation: type[nn.Module] | None = nn.ReLU, batchnorm: bool = False
+) -> nn.Sequential:
+    """Linear layers through ``sizes`` with an activation between them (none after the last),
+    optionally batch-normalised before each activation."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
-        if activation is not None and i < len(sizes) - 2:
-            layers.append(activation())
+        if i < len(sizes) - 2:
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(b))
+            if activation is not None:
+                layers.append(activation())
     return nn.Sequential(*layers)
 
 
-def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:
-    """Mean per-value reconstruction error of sigmoid(logits) against x (BCE uses the logits)."""
+def padded_size(size: int, depth: int) -> int:
+    """The smallest multiple of 2**depth that is at least ``size`` (so every pooling halves evenly)."""
+    step = 2**depth
+    return -(-size // step) * step
+
+
+class PadTo(nn.Module):
+    """Zero-pads images on the bottom/right to a fixed size decided when the model is built."""
+
+    def __init__(self, height: int, width: int, target_h: int, target_w: int):
+        super().__init__()
+        self.pad = (0, target_w - width, 0, target_h - height)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.pad) if any(self.pad) else x
+
+
+class ConvEncoder(nn.Module):
+    """(conv 3×3 → ReLU → max-pool 2) per stage, then a linear map of the feature map to a vector."""
+
+    def __init__(
+        self,
+        sample_shape: tuple[int, ...],
+        channels: list[int],
+        out_size: int,
+        strided: bool = False,
+    ):
+        super().__init__()
+        c, h, w = sample_shape
+        depth = len(channels)
+        self.hp, self.wp = padded_size(h, depth), padded_size(w, depth)
+        self.pad = PadTo(h, w, self.hp, self.wp)
+        layers: list[nn.Module] = []
+        for i, width in enumerate(channels):
+            if (
+                strided
+            ):  # DCGAN discriminator: strided 4×4 convs, batch norm after the first, leaky ReLU
+                layers.append(nn.Conv2d(c, width, 4, stride=2, padding=1))
+                layers += [nn.BatchNorm2d(width)] if i > 0 else []
+                layers.append(nn.LeakyReLU(0.2))
+            else:
+                layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c = width
+        self.features = nn.Sequential(*layers)
+        self.feature_shape = (c, self.hp // 2**depth, self.wp // 2**depth)
+        self.head = nn.Linear(math.prod(self.feature_shape), out_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.pad(x)).flatten(1))
+
+
+class ConvDecoder(nn.Module):
+    """A linear map to a small feature map, then (upsample ×2 → conv → ReLU) per stage, cropped.
+
+    ``upsample`` is ``transpose`` (learned 4×4 transposed convolution, as in DCGAN) or ``nearest``
+    (nearest-neighbour upsampling then a 3×3 convolution, which avoids checkerboard artefacts).
+    """
+
+    def __init__(
+        self,
+        in_size: int,
+        sample_shape: tuple[int, ...],
+        channels: list[int],
+        upsample: str = "nearest",
+        batchnorm: bool = False,
+    ):
+        super().__init__()
+        c_out, self.h, self.w = sample_shape
+        depth = len(channels)
+        hp, wp = padded_size(self.h, depth), padded_size(self.w, depth)
+        chans = list(reversed(channels))
+        self.start = (chans[0], hp // 2**depth, wp // 2**depth)
+        self.head = nn.Linear(in_size, math.prod(self.start))
+        layers: list[nn.Module] = [nn.BatchNorm2d(chans[0])] if batchnorm else []
+        layers.append(nn.ReLU())
+        c = chans[0]
+        for i in range(depth):
+            nxt = chans[i + 1] if i + 1 < depth else chans[-1]
+            if upsample == "transpose":
+                layers.append(nn.ConvTranspose2d(c, nxt, 4, stride=2, padding=1))
+            else:
+                layers += [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(c, nxt, 3, padding=1),
+                ]
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(nxt))
+            layers.append(nn.ReLU())
+            c = nxt
+        layers.append(nn.Conv2d(c, c_out, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.body(self.head(z).reshape(z.shape[0], *self.start))
+        return out[:, :, : self.h, : self.w]  # crop the padding back off: output shape == input
+
+
+# -- losses, corruption, penalties ----------------------------------------------------------
+
+
+def reconstruction_loss(
+    logits: torch.Tensor, x: torch.Tensor, loss: str, output: str = "sigmoid"
+) -> torch.Tensor:
+    """Mean per-value reconstruction error of the decoded output against x.
+
+    With a sigmoid output the logits are squashed first (BCE works on the logits directly, which
+    is numerically stable); with a linear output the logits are the reconstruction.
+    """
+    if output == "linear":
+        return F.mse_loss(logits, x)
     if loss == "bce":
         return F.binary_cross_entropy_with_logits(logits, x)
     return F.mse_loss(torch.sigmoid(logits), x)
 
 
-def gaussian_noise(x: torch.Tensor, std: float, mean: float = 0.0) -> torch.Tensor:
+def gaussian_noise(
+    x: torch.Tensor, std: float, mean: float = 0.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """x + ε with ε ~ N(mean, std²)."""
-    return x + mean + std * torch.randn_like(x)
+    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return x + mean + std * eps
 
 
-class MLPAutoencoder(Model):
+def mask_noise(
+    x: torch.Tensor, fraction: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Sets a random ``fraction`` of the values to zero (masking noise)."""
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return x * (u >= fraction)
+
+
+def salt_and_pepper(
+    x: torch.Tensor, fraction: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Sets a random ``fraction`` of the values to 0 or 1, with equal chance (salt and pepper)."""
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    salt = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) < 0.5
+    hit = u < fraction
+    return torch.where(hit, salt.to(x.dtype), x)
+
+
+def corrupt(
+    x: torch.Tensor,
+    kind: str,
+    std: float = 0.0,
+    mean: float = 0.0,
+    fraction: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Corrupts ``x`` by ``gaussian`` noise N(mean, std²), ``mask`` or ``salt_pepper`` noise."""
+    if kind == "mask":
+        return mask_noise(x, fraction, generator)
+    if kind == "salt_pepper":
+        return salt_and_pepper(x, fraction, generator)
+    return gaussian_noise(x, std, mean, generator)
+
+
+# Sparsity penalties are means over code units (not sums), like the per-value reconstruction
+# error, so a weight keeps its meaning whatever the code size.
+def l1_penalty(z: torch.Tensor) -> torch.Tensor:
+    """Mean |zⱼ| over the batch and the code units (the L1 sparsity penalty on activations)."""
+    return z.abs().mean()
+
+
+def kl_sparsity(z: torch.Tensor, rho: float, eps: float = 1e-6) -> torch.Tensor:
+    """Mean over units of KL(ρ ‖ ρ̂ⱼ), ρ̂ⱼ being unit j's mean activation (in (0, 1)) over the batch."""
+    rho_hat = z.mean(dim=0).clamp(eps, 1 - eps)
+    return (
+        rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    ).mean()
+
+
+def jacobian_frobenius_sq(
+    f: nn.Module | object, x: torch.Tensor, create_graph: bool = False
+) -> torch.Tensor:
+    """Per-sample ‖∂f(x)/∂x‖²_F by autograd, one backward pass per code unit."""
+    x = x.detach().requires_grad_(True) if not x.requires_grad else x
+    z = f(x)  # type: ignore[operator]
+    total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    for j in range(z.shape[1]):
+        (g,) = torch.autograd.grad(z[:, j].sum(), x, create_graph=create_graph, retain_graph=True)
+        total = total + g.pow(2).flatten(1).sum(1)
+    return total
+
+
+def sigmoid_jacobian_sq(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Exact per-sample ‖J‖²_F of h = sigmoid(Wx + b): Σⱼ (hⱼ(1−hⱼ))² Σᵢ Wⱼᵢ²."""
+    return ((h * (1 - h)) ** 2 * weight.pow(2).sum(dim=1)).sum(dim=1)
+
+
+def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Per-sample KL(N(mean, exp(logvar)) ‖ N(0, I)) = ½ Σ (μ² + σ² − log σ² − 1)."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1).sum(dim=1)
+
+
+def discriminator_loss(
+    real_logit: torch.Tensor, fake_logit: torch.Tensor, smoothing: float = 0.0
+) -> torch.Tensor:
+    """BCE of a discriminator telling real (label 1 − smoothing, one-sided smoothing) from fake (0)."""
+    real = F.binary_cross_entropy_with_logits(
+        real_logit, torch.full_like(real_logit, 1.0 - smoothing)
+    )
+    fake = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+    return real + fake
+
+
+def generator_loss(fake_logit: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss −log D(G(z)): strong gradients while D still wins."""
+    return F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
+
+
+def interpolate_codes(
+    model: Model, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8
+) -> torch.Tensor:
+    """Decodes ``steps`` codes on the straight line between the codes of x1 and x2 (inclusive)."""
+    with torch.no_grad():
+        one = len(model.sample_shape)  # a single sample lacks the batch axis
+        z1 = model.encode(x1.unsqueeze(0) if x1.dim() == one else x1)
+        z2 = model.encode(x2.unsqueeze(0) if x2.dim() == one else x2)
+        t = torch.linspace(0, 1, steps, dtype=z1.dtype, device=z1.device).unsqueeze(1)
+        return model.decode(z1[:1] * (1 - t) + z2[:1] * t)
+
+
+# -- shared parameter groups ----------------------------------------------------------------
+
+
+class CorruptionParams(Params):
+    """Input corruption for denoising: its kind, and its strength."""
+
+    corruption: Literal["gaussian", "mask", "salt_pepper"] = Field(
+        "gaussian",
+        title="Corruption",
+        description="How training inputs are corrupted: gaussian adds ε ~ N(μ, σ²) to every value; "
+        "mask sets a fraction of the values to 0; salt_pepper sets a fraction to 0 or 1.",
+    )
+    noise_mean: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        title="Noise mean μ",
+        description="Mean μ of the Gaussian noise (gaussian corruption only); 0 is unbiased noise.",
+    )
+    corrupt_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.95,
+        title="Corrupted fraction",
+        description="Share of input values hit by mask or salt_pepper corruption (0.2-0.5 is "
+        "typical); unused by gaussian corruption, whose strength is the noise level σ.",
+    )
+
+    def corruption_strength(self) -> float:
+        """σ for gaussian corruption, the corrupted fraction otherwise."""
+        return self.noise if self.corruption == "gaussian" else self.corrupt_fraction
+
+
+class SparsityParams(Params):
+    """Sparsity penalties on the code activations."""
+
+    l1_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        title="L1 weight λ",
+        description="Weight λ of the L1 penalty λ·meanⱼ|zⱼ| on the code activations, which pushes "
+        "most of them towards zero for any one input (0.01-0.1 is typical). 0 turns it off.",
+    )
+    kl_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        title="KL sparsity weight β",
+        description="Weight β of the penalty β·meanⱼ KL(ρ‖ρ̂ⱼ), which pulls each code unit's mean "
+        "activation ρ̂ⱼ over a batch towards the target ρ (0.1-3 is typical). 0 turns it off.",
+    )
+    sparsity_target: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        title="Target activation ρ",
+        description="The mean activation ρ each code unit should have over the data (0.01-0.1: "
+        "each unit fires for a few inputs only). Used by the KL penalty.",
+    )
+
+
+class ContractiveParams(Params):
+    """The contractive penalty on the encoder's Jacobian."""
+
+    contractive_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        title="Contractive weight λ",
+        description="Weight λ of λ·‖J_f(x)‖²_F, the squared Frobenius norm of the encoder's "
+        "Jacobian: the code is made insensitive to small changes of the input. 0 turns it off.",
+    )
+
+
+# -- reconstruction autoencoders ------------------------------------------------------------
+
+
+class ReconstructionAutoencoder(Model):
+    """An encoder, a decoder and a training step: reconstruction error + penalties on the code.
+
+    Regularisers are read from the params that declare them (noise, corruption, sparsity,
+    contraction), so a variant only picks its parameter groups and its layers.
+    """
+
+    output: str = "sigmoid"  # "linear" for a linear autoencoder
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output before the output activation, in the data's shape."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        logits = self.decode_logits(z)
+        return logits if self.output == "linear" else torch.sigmoid(logits)
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        """Training-time corruption of the input (Gaussian noise at the noise level by default)."""
+        p = self.params
+        kind = getattr(p, "corruption", "gaussian")
+        if kind == "gaussian" and p.noise == 0 and getattr(p, "noise_mean", 0.0) == 0:
+            return x
+        if kind != "gaussian" and getattr(p, "corrupt_fraction", 0.0) == 0:
+            return x
+        return corrupt(
+            x, kind, p.noise, getattr(p, "noise_mean", 0.0), getattr(p, "corrupt_fraction", 0.0)
+        )
+
+    def jacobian_sq(self, x_in: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+        """Per-sample ‖J_f(x)‖²_F of the encoder (autograd; subclasses may know it exactly)."""
+        return jacobian_frobenius_sq(self.encode, x_in, create_graph)
+
+    def penalty(self, x_in: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Extra loss terms from whichever regularisers the params switch on."""
+        p = self.params
+        terms: dict[str, torch.Tensor] = {}
+        if getattr(p, "l1_weight", 0.0) > 0:
+            terms["l1"] = p.l1_weight * l1_penalty(z)
+        if getattr(p, "kl_weight", 0.0) > 0:
+            terms["sparsity_kl"] = p.kl_weight * kl_sparsity(z, p.sparsity_target)
+        if getattr(p, "contractive_weight", 0.0) > 0:
+            terms["contractive"] = p.contractive_weight * self.jacobian_sq(x_in, True).mean()
+        return terms
+
+    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
+        x_in = self.corrupt(x) if self.training else x
+        if getattr(self.params, "contractive_weight", 0.0) > 0:
+            x_in = x_in.detach().requires_grad_(True)  # the penalty differentiates the code by x
+        z = self.encode(x_in)
+        recon = reconstruction_loss(self.decode_logits(z), x, self.params.loss, self.output)
+        terms = {"reconstruction": recon, **self.penalty(x_in, z)}
+        terms["loss"] = sum(terms.values())
+        return terms
+
+    def interpolate(self, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8) -> torch.Tensor:
+        """Outputs decoded along the line between the codes of two inputs."""
+        return interpolate_codes(self, x1, x2, steps)
+
+
+class MLPAutoencoder(ReconstructionAutoencoder):
     """Fully connected encoder narrowing to the code and a mirrored decoder with a sigmoid output.
 
-    Subclasses change the activation, the corruption or add penalty terms; everything else is
+    Subclasses change the activation, the code activation or the output; everything else is
     shared.
     """
 
     activation: type[nn.Module] | None = nn.ReLU
-    code_activation: type[nn.Module] | None = None  # applied to the code (e.g. sigmoid for sparsity)
+    code_activation: type[nn.Module] | None = (
+        None  # applied to the code (e.g. sigmoid for sparsity)
+    )
 
     def __init__(self, params: Params, sample_shape: tuple[int, ...]):
         super().__init__(params, sample_shape)
         self.n_in = math.prod(sample_shape)
         widths = params.widths()
-        self.encoder = mlp([self.n_in, *widths, params.code_size], self.activation)
-        self.decoder = mlp([params.code_size, *reversed(widths), self.n_in], self.activation)
+        code = self.code_size_for(params, self.n_in)
+        self._code = code
+        self.encoder = mlp([self.n_in, *widths, code], self.activation)
+        self.decoder = mlp([code, *reversed(widths), self.n_in], self.activation)
         self.code_act = self.code_activation() if self.code_activation else nn.Identity()
+
+    @staticmethod
+    def code_size_for(params: Params, n_in: int) -> int:
+        """Number of code units for this input size (the code_size param unless a variant says)."""
+        return params.code_size
+
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        return (self._code,)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.code_act(self.encoder(x.reshape(x.shape[0], -1)))
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder output before the sigmoid, in the data's shape."""
         return self.decoder(z).reshape(z.shape[0], *self.sample_shape)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decode_logits(z))
+    def jacobian_sq(self, x_in: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+        # One linear layer into a sigmoid code has a closed-form Jacobian: exact and cheap.
+        if len(self.encoder) == 1 and isinstance(self.code_act, nn.Sigmoid):
+            h = self.encode(x_in)
+            return sigmoid_jacobian_sq(h, self.encoder[0].weight)
+        return super().jacobian_sq(x_in, create_graph)
 
-    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
-        """Training-time corruption of the input (Gaussian noise at the noise level)."""
-        return gaussian_noise(x, self.params.noise) if self.params.noise > 0 else x
 
-    def penalty(self, x_in: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Extra loss terms on the code; none for the plain autoencoder."""
-        return {}
+class ConvParams(CorruptionParams, SparsityParams):
+    """A convolutional autoencoder: conv stages instead of dense layers, with optional noise and
+    sparsity (the combinations the literature recommends)."""
 
-    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
-        x_in = self.corrupt(x) if self.training else x
-        z = self.encode(x_in)
-        recon = reconstruction_loss(self.decode_logits(z), x, self.params.loss)
-        terms = {"reconstruction": recon, **self.penalty(x_in, z)}
-        terms["loss"] = sum(terms.values())
-        return terms
+    layers: int = Field(
+        2,
+        ge=1,
+        le=4,
+        title="Conv stages",
+        description="Convolution → ReLU → 2×2 max-pool stages in the encoder; the decoder mirrors "
+        "them with upsampling. Each stage halves the image's height and width.",
+    )
+    nodes: int | list[int] = Field(
+        16,
+        title="Channels per stage",
+        description="Feature maps in each conv stage: one number for every stage, or a list "
+        "with one count per stage from the input side (for example [16, 32]).",
+    )
+    upsampling: Literal["nearest", "transpose"] = Field(
+        "nearest",
+        title="Decoder upsampling",
+        description="nearest: nearest-neighbour upsampling then a 3×3 convolution (smooth, no "
+        "checkerboard artefacts); transpose: a learned 4×4 transposed convolution with stride 2.",
+    )
+
+
+class ConvAutoencoder(ReconstructionAutoencoder):
+    """Convolutional encoder → dense code → convolutional decoder, cropped to the input's size."""
+
+    def __init__(self, params: ConvParams, sample_shape: tuple[int, ...]):
+        super().__init__(params, sample_shape)
+        channels = params.widths()
+        sparse = params.kl_weight > 0 or params.l1_weight > 0
+        self.encoder = ConvEncoder(sample_shape, channels, params.code_size)
+        # Sparsity penalties act on firing rates in (0, 1), as in the sparse autoencoder; a ReLU
+        # code under L1 tends to die (every unit stuck at zero).
+        self.code_act = nn.Sigmoid() if sparse else nn.Identity()
+        self.decoder = ConvDecoder(params.code_size, sample_shape, channels, params.upsampling)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.code_act(self.encoder(x))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)

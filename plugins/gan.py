@@ -1,0 +1,260 @@
+"""Generative adversarial networks: a fully connected GAN and a DCGAN-style convolutional one."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from aelab.blocks import ConvDecoder, ConvEncoder, discriminator_loss, generator_loss, mlp
+from aelab.hookspecs import hookimpl
+from aelab.models import GraphSpec, Model, ModelSpec, _Verb, make_optimizer
+from aelab.params import Params, TrainConfig
+
+HELP = """\
+**How it works.** Two networks play a game. The generator G turns noise z ~ N(0, I) into a
+sample G(z); the discriminator D outputs a logit saying how real its input looks. Each training
+step first updates D, then G:
+
+  L_D = −log D(x) − log(1 − D(G(z)))      (real label 1 − s with one-sided label smoothing s)
+  L_G = −log D(G(z))                      (the non-saturating loss)
+
+The non-saturating form gives G strong gradients early on, when D easily spots fakes (the
+original min-max form −log(1 − D(G(z))) would vanish there). Stabilisers: label smoothing keeps
+D from becoming over-confident, D and G get their own learning rates, and optional instance noise
+blurs the boundary between real and fake. With a tanh output the data is mapped to [−1, 1] for
+D (and samples back to [0, 1]); a sigmoid output works in [0, 1] directly.
+
+**Variants.** `gan` uses fully connected networks (any data), with batch normalisation in G;
+`dcgan` follows the DCGAN recipe for images: G upsamples (nearest-neighbour + convolution, or
+transposed convolution) with batch normalisation and ReLU, D uses strided convolutions with batch
+normalisation and leaky ReLU, no pooling; both use Adam with β₁ = 0.5.
+
+**GAN vs VAE.** A GAN has no encoder and no likelihood: it cannot reconstruct an input, but its
+samples are usually sharper than a VAE's. Training is a balance that can oscillate or collapse to a
+few modes (mode collapse); watch both losses and the samples.
+
+**Good for.** Generating realistic new samples, data augmentation, and the study of adversarial
+training.
+"""
+
+
+class GANParams(Params):
+    """Hyperparameters of the fully connected GAN."""
+
+    code_size: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        title="Noise size",
+        description="Dimensions of the noise z ~ N(0, I) fed to the generator.",
+    )
+    loss: Literal["bce"] = Field(
+        "bce",
+        title="Adversarial loss",
+        description="Binary cross-entropy on the discriminator's logits, with the non-saturating "
+        "generator loss −log D(G(z)).",
+    )
+    noise: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        title="Instance noise σ",
+        description="Standard deviation of Gaussian noise added to every input of the "
+        "discriminator (real and generated) during training; softens an over-confident D.",
+    )
+    lr_generator: float = Field(
+        2e-4,
+        gt=0.0,
+        le=1.0,
+        title="Generator learning rate",
+        description="Step size of the generator's optimizer.",
+    )
+    lr_discriminator: float = Field(
+        2e-4,
+        gt=0.0,
+        le=1.0,
+        title="Discriminator learning rate",
+        description="Step size of the discriminator's optimizer; set it apart from the generator's "
+        "to keep the two balanced.",
+    )
+    beta1: float = Field(
+        0.5,
+        ge=0.0,
+        lt=1.0,
+        title="Adam β₁",
+        description="Momentum of Adam/AdamW for both networks; the DCGAN recipe uses 0.5 "
+        "instead of 0.9, which damps the oscillations of the two-player game.",
+    )
+    label_smoothing: float = Field(
+        0.1,
+        ge=0.0,
+        le=0.5,
+        title="Label smoothing s",
+        description="One-sided label smoothing: real samples are labelled 1 − s for the "
+        "discriminator, which keeps it from becoming over-confident.",
+    )
+    output: Literal["tanh", "sigmoid"] = Field(
+        "tanh",
+        title="Generator output",
+        description="tanh: G outputs [−1, 1] and the data is mapped there for D (the DCGAN "
+        "convention); sigmoid: G outputs [0, 1], the data's own range.",
+    )
+
+
+class DCGANParams(GANParams):
+    """Hyperparameters of the DCGAN: conv stages instead of dense layers."""
+
+    layers: int = Field(
+        2,
+        ge=1,
+        le=4,
+        title="Conv stages",
+        description="Stride-2 stages in each network; each doubles (G) or halves (D) the image size.",
+    )
+    nodes: int | list[int] = Field(
+        32,
+        title="Channels per stage",
+        description="Feature maps per stage, from the image side: one number or one per stage.",
+    )
+    upsampling: Literal["nearest", "transpose"] = Field(
+        "nearest",
+        title="Generator upsampling",
+        description="nearest: nearest-neighbour upsampling then a 3×3 convolution (no "
+        "checkerboard artefacts; trains more stably on small images); transpose: the original "
+        "DCGAN's 4×4 transposed convolutions with stride 2.",
+    )
+
+
+class GAN(Model):
+    """Generator and discriminator; the trainer steps ("discriminator", "generator") in order."""
+
+    capabilities = frozenset({"decode", "sample"})
+    steps = ("discriminator", "generator")
+
+    def __init__(self, params: GANParams, sample_shape: tuple[int, ...]):
+        super().__init__(params, sample_shape)
+        self.generator, self.discriminator = self.build_networks(params, tuple(sample_shape))
+
+    def build_networks(
+        self, params: GANParams, shape: tuple[int, ...]
+    ) -> tuple[nn.Module, nn.Module]:
+        """Fully connected G (noise → data) and D (data → logit)."""
+        n_in, widths = math.prod(shape), params.widths()
+        # Batch norm in the generator (as in DCGAN) keeps it from collapsing onto a few modes.
+        gen = nn.Sequential(
+            mlp([params.code_size, *widths, n_in], nn.ReLU, batchnorm=True), nn.Unflatten(1, shape)
+        )
+        leaky = partial(nn.LeakyReLU, 0.2)
+        disc = nn.Sequential(nn.Flatten(), mlp([n_in, *reversed(widths), 1], leaky))
+        return gen, disc
+
+    def _to_d(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 - 1 if self.params.output == "tanh" else x
+
+    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+        """G(z) in the discriminator's range."""
+        out = self.generator(z)
+        return torch.tanh(out) if self.params.output == "tanh" else torch.sigmoid(out)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Generated samples in the data's range [0, 1]."""
+        out = self._generate(z)
+        return (out + 1) / 2 if self.params.output == "tanh" else out
+
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """The discriminator's logit for data in [0, 1]."""
+        return self.discriminator(self._to_d(x))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(n, self.params.code_size, generator=generator, device=self._device())
+        with torch.no_grad():
+            return self.decode(z)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def configure_optimizers(self, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        p = self.params
+        opts = {
+            "discriminator": make_optimizer(
+                config, self.discriminator.parameters(), lr=p.lr_discriminator
+            ),
+            "generator": make_optimizer(config, self.generator.parameters(), lr=p.lr_generator),
+        }
+        for opt in opts.values():
+            for group in opt.param_groups:
+                if "betas" in group:  # Adam's momentum of 0.9 makes the two-player game oscillate
+                    group["betas"] = (p.beta1, group["betas"][1])
+        return opts
+
+    def _d(self, x_d: torch.Tensor) -> torch.Tensor:
+        if self.training and self.params.noise > 0:
+            x_d = x_d + self.params.noise * torch.randn_like(x_d)
+        return self.discriminator(x_d)
+
+    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
+        z = torch.randn(x.shape[0], self.params.code_size, device=x.device)
+        fake = self._generate(z)
+        if optimizer == "discriminator":
+            loss = discriminator_loss(
+                self._d(self._to_d(x)), self._d(fake.detach()), self.params.label_smoothing
+            )
+            return {"discriminator": loss, "loss": loss}
+        loss = generator_loss(self._d(fake))
+        return {"generator": loss, "loss": loss}
+
+    def graphs(self) -> list[GraphSpec]:
+        return [
+            GraphSpec(
+                "generator", _Verb(self, "decode"), "noise", self.code_shape, ["sample"], None
+            ),
+            GraphSpec(
+                "discriminator", _Verb(self, "critic"), "input", self.sample_shape, ["logit"]
+            ),
+        ]
+
+
+class DCGAN(GAN):
+    """GAN with a transposed-convolution generator and a strided-convolution discriminator."""
+
+    def build_networks(
+        self, params: GANParams, shape: tuple[int, ...]
+    ) -> tuple[nn.Module, nn.Module]:
+        channels = params.widths()
+        gen = ConvDecoder(params.code_size, shape, channels, params.upsampling, batchnorm=True)
+        disc = ConvEncoder(shape, channels, 1, strided=True)
+        return gen, disc
+
+
+SPEC = ModelSpec(
+    id="gan",
+    name="GAN (fully connected)",
+    description="A generator learns to turn noise into data by fooling a discriminator trained "
+    "to tell real from generated samples.",
+    params=GANParams,
+    factory=GAN,
+    help=HELP,
+)
+
+DCGAN_SPEC = ModelSpec(
+    id="dcgan",
+    name="DCGAN (convolutional GAN)",
+    description="A GAN for images with a transposed-convolution generator and a strided-"
+    "convolution discriminator, following the DCGAN recipe.",
+    params=DCGANParams,
+    factory=DCGAN,
+    accepts=("image",),
+    help=HELP,
+)
+
+
+@hookimpl
+def register_models(register):
+    """Register the fully connected GAN and the DCGAN."""
+    register(SPEC)
+    register(DCGAN_SPEC)

@@ -1,0 +1,179 @@
+"""The variational autoencoder (and β-VAE): a probabilistic code with a prior to sample from."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from aelab.blocks import interpolate_codes, kl_to_standard_normal, mlp
+from aelab.hookspecs import hookimpl
+from aelab.models import GraphSpec, Model, ModelSpec
+from aelab.params import Params
+
+HELP = """\
+**How it works.** The encoder does not output one code but a Gaussian over codes,
+q(z|x) = N(μ(x), diag σ²(x)), given by its mean μ and log-variance log σ². A code is drawn with the
+**reparameterisation trick** z = μ + σ ⊙ ε, ε ~ N(0, I), so gradients flow through μ and σ; the
+decoder maps z back to x̂. Training minimises the negative evidence lower bound (ELBO), per sample:
+
+  L = reconstruction(x, x̂) + β · KL(q(z|x) ‖ N(0, I)),
+  KL = ½ Σⱼ (μⱼ² + σⱼ² − log σⱼ² − 1)
+
+with the reconstruction term summed over the values (binary cross-entropy, the Bernoulli
+log-likelihood, or squared error, a Gaussian one). The test ELBO = −(reconstruction + KL) is
+reported on held-out data (higher is better).
+
+**β (β-VAE).** β = 1 is the plain VAE. β > 1 weighs the prior more: smoother, more disentangled
+codes at the cost of blurrier reconstructions; β < 1 reconstructs better with a less regular code.
+If the KL term falls to zero the code carries no information (posterior collapse).
+
+**Good for.** Generating new data (decode z ~ N(0, I)), smooth interpolation between inputs
+(`interpolate(x1, x2, steps)`), a well-organised latent space for exploration, and anomaly scores.
+Reconstructions are typically blurrier than a GAN's samples are sharp.
+"""
+
+
+class VAEParams(Params):
+    """Hyperparameters of the (β-)VAE."""
+
+    code_size: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        title="Latent size",
+        description="Dimensions of the latent code z; the prior is N(0, I) over them.",
+    )
+    loss: Literal["bce", "mse"] = Field(
+        "bce",
+        title="Reconstruction loss",
+        description="bce: Bernoulli log-likelihood, for values in [0, 1] such as pixels. mse: "
+        "Gaussian log-likelihood (squared error), for continuous values. Summed over values.",
+    )
+    beta: float = Field(
+        1.0,
+        ge=0.0,
+        le=100.0,
+        title="β (KL weight)",
+        description="Weight of the KL term: 1 is the standard VAE, above 1 a β-VAE with a more "
+        "regular, disentangled code, below 1 sharper reconstructions.",
+    )
+
+
+class _Stats(nn.Module):
+    """Exports the encoder's two outputs, mean and log-variance."""
+
+    def __init__(self, model: VAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.encode_stats(x)
+
+
+class VAE(Model):
+    """MLP encoder to (mean, log-variance), reparameterised sampling, MLP decoder."""
+
+    capabilities = frozenset({"encode", "decode", "reconstruct", "sample"})
+
+    def __init__(self, params: VAEParams, sample_shape: tuple[int, ...]):
+        super().__init__(params, sample_shape)
+        self.n_in = math.prod(sample_shape)
+        widths = params.widths()
+        c = self.condition_size(params)
+        body = mlp([self.n_in + c, *widths], nn.ReLU)
+        self.body = nn.Sequential(body, nn.ReLU()) if widths else nn.Identity()
+        hidden = widths[-1] if widths else self.n_in + c
+        self.mean = nn.Linear(hidden, params.code_size)
+        self.logvar = nn.Linear(hidden, params.code_size)
+        self.decoder = mlp([params.code_size + c, *reversed(widths), self.n_in], nn.ReLU)
+
+    @staticmethod
+    def condition_size(params: VAEParams) -> int:
+        """Extra one-hot inputs of encoder and decoder (none; the conditional VAE has some)."""
+        return 0
+
+    def encode_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x) (x already carries the one-hot label when conditional)."""
+        h = self.body(x.reshape(x.shape[0], -1))
+        return self.mean(h), self.logvar(h)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean code: deterministic, what reconstruct and export use."""
+        return self.encode_stats(x)[0]
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output before the sigmoid, in the data's shape."""
+        return self.decoder(z).reshape(z.shape[0], *self.sample_shape)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(
+            n, self.params.code_size, generator=generator, device=self.mean.weight.device
+        )
+        with torch.no_grad():
+            return self.decode(z)
+
+    def interpolate(self, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8) -> torch.Tensor:
+        """Outputs decoded along the straight line between the mean codes of two inputs."""
+        return interpolate_codes(self, x1, x2, steps)
+
+    def elbo_terms(
+        self, x: torch.Tensor, enc_in: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-batch mean reconstruction and KL terms, with z drawn by reparameterisation."""
+        mean, logvar = self.encode_stats(enc_in)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        logits = self.decode_logits(z if cond is None else torch.cat([z, cond], dim=1))
+        if self.params.loss == "bce":
+            rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        else:
+            rec = (torch.sigmoid(logits) - x).pow(2)
+        recon = rec.flatten(1).sum(1).mean()
+        kl = kl_to_standard_normal(mean, logvar).mean()
+        return {"reconstruction": recon, "kl": kl, "loss": recon + self.params.beta * kl}
+
+    def noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's input during training: x plus Gaussian noise at the noise level."""
+        if self.training and self.params.noise > 0:
+            return x + self.params.noise * torch.randn_like(x)
+        return x
+
+    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
+        return self.elbo_terms(x, self.noisy(x))
+
+    def validation_step(self, x: torch.Tensor, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = self.training_step(x, "model", **batch)
+        terms["elbo"] = -(terms["reconstruction"] + terms["kl"])
+        terms["total"] = terms.pop("loss")
+        return terms
+
+    def graphs(self) -> list[GraphSpec]:
+        graphs = super().graphs()
+        for g in graphs:
+            if g.name == "encoder":
+                g.module, g.output_names = _Stats(self), ["mean", "logvar"]
+        return graphs
+
+
+SPEC = ModelSpec(
+    id="vae",
+    name="Variational autoencoder (β-VAE)",
+    description="Encodes each input as a Gaussian over codes and is trained on the ELBO "
+    "(reconstruction + β·KL to N(0, I)), so new data can be sampled from the prior.",
+    params=VAEParams,
+    factory=VAE,
+    help=HELP,
+)
+
+
+@hookimpl
+def register_models(register):
+    """Register the VAE."""
+    register(SPEC)
