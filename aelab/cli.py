@@ -237,7 +237,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = load_data(data_name, image_size=args.image_size)
     if args.split == "val":
         _, data = data.split(run.config.val_fraction, run.config.seed)
-    losses = evaluate(run.model, torch.as_tensor(data.x, dtype=torch.float32))
+    labels = None
+    if getattr(run.model, "needs_labels", False):
+        if data.labels is None:
+            raise AelabError(f"Model '{run.spec.id}' needs labels, but '{data.name}' has none.")
+        labels = torch.as_tensor(data.labels, dtype=torch.long)
+    losses = evaluate(run.model, torch.as_tensor(data.x, dtype=torch.float32), y=labels)
     if args.json:
         _print_json({"run": run.run_id, "data": data.name, "n": len(data), "losses": losses})
     else:

@@ -36,6 +36,9 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 GRAPH_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
+STANDARD_NORMAL = "standard normal, N(0, I)"
+
+
 def exports_root() -> Path:
     """The folder exports live in: ``AELAB_EXPORTS_DIR`` or ./exports."""
     return Path(os.environ.get("AELAB_EXPORTS_DIR") or "exports")
@@ -308,7 +311,7 @@ def _describe(
             "preprocessing": {k: common["preprocessing"][k] for k in ("scaling", "range", "clip")}
             if bounded
             else None,
-            "distribution": None if bounded else "standard normal, N(0, I)",
+            "distribution": None if bounded else graph.input_note or STANDARD_NORMAL,
         },
         "outputs": [
             {"name": n, "shape": ["batch", *out_shapes[n]], "dtype": "float32"}

@@ -25,6 +25,9 @@ class GraphSpec:
     input_shape: tuple[int, ...]  # per-sample shape; the batch axis is added by the exporter
     output_names: list[str]
     input_range: tuple[float, float] | None = (0.0, 1.0)  # None: unbounded (codes, noise)
+    # For an unbounded input that is not simply N(0, I), what it holds (recorded in the export;
+    # the runtime then refuses to fill it with noise).
+    input_note: str | None = None
 
 
 def make_optimizer(

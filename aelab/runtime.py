@@ -280,6 +280,12 @@ class ExportedModel:
             raise RuntimeInputError(f"This export cannot sample; it has: {', '.join(self.graphs)}.")
         if int(n) < 1:
             raise RuntimeInputError(f"The number of samples must be at least 1, not {n}.")
+        takes = self._entries[graph]["input"].get("distribution")
+        if takes and takes != "standard normal, N(0, I)":
+            raise RuntimeInputError(
+                f"Graph '{graph}' takes {takes}, not noise alone; build that input and call "
+                f"run('{graph}', x)."
+            )
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((int(n), *self.input_shape(graph)), dtype=np.float32)
         return self._first(graph, z)

@@ -116,7 +116,16 @@ class CVAE(VAE):
 
     def graphs(self) -> list[GraphSpec]:
         return [
-            GraphSpec("decoder", _Verb(self, "decode"), "code", self.code_shape, ["output"], None),
+            GraphSpec(
+                "decoder",
+                _Verb(self, "decode"),
+                "code",
+                self.code_shape,
+                ["output"],
+                None,
+                input_note=f"a latent code of {self.params.code_size} values from N(0, I) "
+                f"followed by a one-hot label of {self.params.n_classes} values",
+            ),
         ]
 
 

@@ -142,3 +142,13 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: ") and "Traceback" not in proc.stderr
     assert "'loss' must be 'mse' or 'bce'" in proc.stderr
+
+
+def test_eval_passes_labels_to_a_conditional_model(capsys):
+    code, out, _ = run_cli(["train", "cvae", "--epochs", "1", "--json"], capsys)
+    assert code == 0
+    run_id = json.loads(out.splitlines()[-1])["run"]
+    code, out, err = run_cli(["eval", run_id, "--json"], capsys)
+    assert code == 0, err
+    losses = json.loads(out)["losses"]
+    assert losses["total"] > 0 and "kl" in losses

@@ -256,3 +256,18 @@ def test_runs_where_torch_cannot_be_imported(ae, tmp_path):
     with torch.inference_mode():
         want = model.reconstruct(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, atol=1e-4)
+
+
+def test_conditional_decoder_is_not_filled_with_noise(tmp_path):
+    spec = get_model("cvae")
+    torch.manual_seed(0)
+    model = spec.build({}, (1, 8, 8), "image").eval()
+    export_model(model, spec, model.params, run_id="cvae", data_meta=META, out_dir=tmp_path / "e")
+    m = runtime.load(tmp_path / "e")
+    entry = next(g for g in m.manifest["graphs"] if g["name"] == "decoder")
+    assert "one-hot label" in entry["input"]["distribution"]
+    with pytest.raises(runtime.RuntimeInputError, match="takes a latent code .* one-hot label"):
+        m.sample(4)
+    z = np.zeros((2, *m.input_shape("decoder")), np.float32)
+    z[:, -1] = 1.0  # class 9, zero code: the caller builds the layout the manifest describes
+    assert m.run("decoder", z)["output"].shape == (2, 1, 8, 8)
