@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from aelab.errors import ExportError
-from aelab.export import TOLERANCE, export_model, exports_root
+from aelab.export import TOLERANCE, export_model, export_run, exports_root
 from aelab.models import GraphSpec
 from aelab.plugins import get_models
 
@@ -23,29 +23,32 @@ MODELS = sorted(get_models())
 FAKE_SPEC = types.SimpleNamespace(id="fake", name="Fake model")
 
 
-def _data_meta(spec) -> tuple[tuple[int, ...], str, dict]:
-    """Digits for image models, digits flattened for flat-only ones."""
-    from aelab.data import load_data
+def _training_data(spec):
+    """A small slice of digits, as images or flattened to vectors for flat-only models."""
+    from aelab.data import Dataset, load_data
 
-    meta = load_data("digits").meta()
+    d = load_data("digits").subset(np.arange(240))
     if "image" in spec.accepts:
-        return (1, 8, 8), "image", meta
-    return (64,), "flat", {**meta, "kind": "flat", "sample_shape": [64]}
+        return d
+    flat = d.x.reshape(len(d), -1)
+    return Dataset("digits", flat, "flat", d.labels, d.label_names, d.scaling, d.source)
 
 
 @pytest.mark.parametrize("model_id", MODELS)
-def test_every_model_exports_and_validates(model_id, tmp_path):
+def test_every_model_trains_exports_and_validates(model_id, tmp_path):
+    from aelab.train import train
+
     spec = get_models()[model_id]
-    shape, kind, meta = _data_meta(spec)
-    torch.manual_seed(0)
-    model = spec.build(None, shape, kind)
+    done = list(train(spec, None, _training_data(spec), {"epochs": 1, "batch_size": 64}))[-1]
+    assert done.status == "completed", done.message
+    model = done.model
     was_training = model.training
     declared = [g.name for g in model.graphs()]
     assert declared, f"{model_id} declares no graphs"
 
-    result = export_model(model, spec, model.params, run_id=f"{model_id}-t", data_meta=meta)
+    result = export_run(done.run_id)
 
-    assert result.folder == exports_root() / f"{model_id}-t"
+    assert result.folder == exports_root() / done.run_id
     manifest = json.loads((result.folder / "manifest.json").read_text())
     assert [g["name"] for g in manifest["graphs"]] == declared
     assert sorted(p.name for p in result.folder.iterdir()) == sorted(
