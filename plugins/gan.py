@@ -220,7 +220,7 @@ class GAN(Model):
 
 
 class DCGAN(GAN):
-    """GAN with a transposed-convolution generator and a strided-convolution discriminator."""
+    """GAN with an upsampling convolutional generator and a strided-convolution discriminator."""
 
     def build_networks(
         self, params: GANParams, shape: tuple[int, ...]
@@ -244,7 +244,7 @@ SPEC = ModelSpec(
 DCGAN_SPEC = ModelSpec(
     id="dcgan",
     name="DCGAN (convolutional GAN)",
-    description="A GAN for images with a transposed-convolution generator and a strided-"
+    description="A GAN for images with a convolutional generator that upsamples and a strided-"
     "convolution discriminator, following the DCGAN recipe.",
     params=DCGANParams,
     factory=DCGAN,
