@@ -1,0 +1,431 @@
+"""The lab's page: layout first, event wiring at the bottom (gradio's demo/ style)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ..params import TrainConfig
+from ..plugins import get_model, get_models
+from . import exporting, training, views, widgets
+from .session import UPLOAD, LabSession, dataset_choices, guarded, new_session, sentence
+from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER
+
+# Trainings of different tabs run side by side; gradio's default of one at a time would queue them.
+TRAIN_CONCURRENCY = 8
+
+
+def build_app() -> gr.Blocks:
+    """Build the lab's Blocks app (not launched)."""
+    models = get_models()
+    first = "autoencoder" if "autoencoder" in models else next(iter(models))
+    spec0 = models[first]
+    cfg_schema = TrainConfig.model_json_schema()
+    datasets = dataset_choices()
+
+    with gr.Blocks(title="aelab", analytics_enabled=False) as demo:
+        session = gr.State(new_session())
+        gr.Markdown(INTRO)
+        with gr.Accordion("New to autoencoders? Read this first", open=False):
+            gr.Markdown(PRIMER)
+        with gr.Row(equal_height=False):
+            # -- 1. build ---------------------------------------------------------------------
+            with gr.Column(scale=2, min_width=340):
+                gr.Markdown("## 1 · Build")
+                model_dd = gr.Dropdown(
+                    [(s.name, s.id) for s in models.values()],
+                    value=first,
+                    label="Model",
+                    elem_id="model",
+                    info="Every model a plugin registered.",
+                )
+                model_desc = gr.Markdown(spec0.description)
+                with gr.Accordion("How this model works", open=False):
+                    model_help = gr.Markdown(spec0.help or spec0.description)
+                dataset_dd = gr.Dropdown(
+                    datasets,
+                    value="digits" if "digits" in datasets else datasets[0],
+                    label="Dataset",
+                    elem_id="dataset",
+                    info=f"A built-in dataset, or '{UPLOAD}' to use the file below.",
+                )
+                upload = gr.File(
+                    label="Upload data (.npy, .npz, .csv, MNIST IDX); values are scaled to [0, 1]",
+                    height=160,
+                    elem_id="upload",
+                )
+                data_md = gr.Markdown(elem_id="data-summary")
+                gr.Markdown("### Hyperparameters")
+
+                # Generated from each model's schema; the chosen model's controls are shown.
+                per_model = widgets.model_controls(list(models.values()), first)
+
+                with gr.Accordion("Training settings", open=False):
+                    cfg_controls = {
+                        name: widgets.control(name, prop, elem_id=f"train-{name}")
+                        for name, prop in cfg_schema["properties"].items()
+                    }
+                with gr.Accordion("Architecture", open=True):
+                    arch_md = gr.Markdown(elem_id="architecture")
+                with gr.Accordion(
+                    "Settings as JSON (what the /train endpoint receives)", open=False
+                ):
+                    params_json = gr.JSON(widgets.defaults(spec0.schema()), label="params")
+                    config_json = gr.JSON(widgets.defaults(cfg_schema), label="config")
+            # -- 2. train ---------------------------------------------------------------------
+            with gr.Column(scale=3, min_width=420):
+                gr.Markdown("## 2 · Train")
+                with gr.Row():
+                    train_btn = gr.Button("Train", variant="primary", elem_id="train")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
+                    continue_btn = gr.Button("Continue training", elem_id="continue")
+                status = gr.Markdown("Press **Train** to start.", elem_id="status")
+                loss_plot = gr.LinePlot(
+                    None,
+                    x="epoch",
+                    y="loss",
+                    color="series",
+                    label="Loss curves",
+                    x_title="epoch",
+                    y_title="loss",
+                    color_title="loss term",
+                    elem_id="loss-plot",
+                )
+                gr.Markdown(LOSS_CAPTION)
+                grid = gr.Image(
+                    label="Originals, corrupted inputs and reconstructions",
+                    format="png",
+                    interactive=False,
+                    elem_id="grid",
+                    height=260,
+                )
+                gr.Markdown(GRID_CAPTION)
+                run_box = gr.Textbox(
+                    label="Current run",
+                    elem_id="run-id",
+                    info="Export and Continue training act on this run; paste a saved run's id "
+                    "to use that one.",
+                )
+                with gr.Accordion("Last result as JSON (what /train returns last)", open=False):
+                    result_json = gr.JSON(label="result")
+
+                with gr.Tabs():
+                    # -- 3. latent space --------------------------------------------------------------
+                    with gr.Tab("3 · Latent space", elem_id="tab-latent"):
+                        gr.Markdown(LATENT_HELP)
+                        with gr.Row():
+                            method = gr.Radio(
+                                [("PCA (direct for 2 units)", "auto"), ("t-SNE", "tsne")],
+                                value="auto",
+                                label="Projection",
+                            )
+                            map_btn = gr.Button("Map the codes", elem_id="map")
+                        latent_plot = gr.ScatterPlot(
+                            x="x",
+                            y="y",
+                            color="label",
+                            label="Codes of held-out data",
+                            x_title="code axis 1 (see below)",
+                            y_title="code axis 2",
+                            color_title="label",
+                            elem_id="latent",
+                        )
+                        latent_caption = gr.Markdown()
+                        gr.Markdown("### Interpolation")
+                        with gr.Row():
+                            in_a = gr.Number(0, label="Input A (held-out index)", precision=0)
+                            in_b = gr.Number(1, label="Input B (held-out index)", precision=0)
+                            steps = gr.Slider(2, 16, value=8, step=1, label="Steps between them")
+                            interp_btn = gr.Button("Interpolate", elem_id="interpolate")
+                        interp_img = gr.Image(
+                            label="A → B through the code space",
+                            format="png",
+                            interactive=False,
+                            height=120,
+                        )
+                        interp_caption = gr.Markdown()
+                        gr.Markdown("### Samples from the prior (models that sample)")
+                        with gr.Row():
+                            n_samples = gr.Slider(8, 64, value=16, step=8, label="Samples")
+                            sample_seed = gr.Number(0, label="Seed", precision=0)
+                            sample_btn = gr.Button("Draw samples", elem_id="samples")
+                        sample_img = gr.Image(label="Samples", format="png", interactive=False)
+                        sample_caption = gr.Markdown()
+                        gr.Markdown("### Against PCA with the same code size")
+                        pca_btn = gr.Button("Compare with PCA", elem_id="pca")
+                        pca_caption = gr.Markdown()
+                        pca_img = gr.Image(
+                            label="Original · model · PCA", format="png", interactive=False
+                        )
+                    # -- 4. export --------------------------------------------------------------------
+                    with gr.Tab("4 · Export", elem_id="tab-export"):
+                        gr.Markdown(
+                            "Writes the current run as ONNX graphs (autoencoder, encoder, decoder or "
+                            "generator), each validated against the torch model with onnxruntime, plus a "
+                            "manifest. The files run anywhere with `aelab.runtime` (numpy + onnxruntime)."
+                        )
+                        export_btn = gr.Button("Export ONNX", variant="primary", elem_id="export")
+                        export_md = gr.Markdown(elem_id="export-report")
+                        export_files = gr.File(
+                            label="Exported files (zip of everything, then each file)",
+                            file_count="multiple",
+                            interactive=False,
+                            elem_id="export-files",
+                        )
+                        gr.Markdown("### Quick check: run one input through the exported model")
+                        with gr.Row():
+                            check_upload = gr.File(
+                                label="An image, .npy or .csv input", elem_id="check-upload"
+                            )
+                            check_btn = gr.Button("Run with onnxruntime", elem_id="check")
+                        check_md = gr.Markdown()
+                        check_img = gr.Image(
+                            label="Input · ONNX output", format="png", interactive=False
+                        )
+                    # -- 5. runs ----------------------------------------------------------------------
+                    with gr.Tab("5 · Runs", elem_id="tab-runs"):
+                        with gr.Row():
+                            # Custom values let a script open a run saved after the page was built.
+                            run_dd = gr.Dropdown(
+                                [],
+                                label="Saved run",
+                                scale=3,
+                                elem_id="run-choice",
+                                allow_custom_value=True,
+                            )
+                            refresh_btn = gr.Button("Refresh", scale=1)
+                            open_btn = gr.Button(
+                                "Open run", variant="primary", scale=1, elem_id="open-run"
+                            )
+                        runs_df = gr.Dataframe(label="Saved runs, newest first", interactive=False)
+
+        # -- event wiring ---------------------------------------------------------------------
+        columns = [column for column, _ in per_model.values()]
+        model_inputs = [c for _, controls in per_model.values() for c in controls.values()]
+        model_dd.input(
+            guarded(_choose_model(per_model)),
+            [model_dd],
+            [params_json, model_desc, model_help, *columns, *model_inputs],
+            api_visibility="private",
+        )
+        for owner, (_, controls) in per_model.items():
+            for name, comp in controls.items():
+                comp.change(
+                    _model_setter(owner, name),
+                    [comp, model_dd, params_json],
+                    [params_json],
+                    concurrency_limit=None,
+                    api_visibility="private",
+                    show_progress="hidden",
+                )
+        for name, comp in cfg_controls.items():
+            comp.change(
+                _setter(name),
+                [comp, config_json],
+                [config_json],
+                concurrency_limit=None,
+                api_visibility="private",
+                show_progress="hidden",
+            )
+
+        arch_inputs = [model_dd, dataset_dd, upload, params_json, config_json]
+        for trigger in (
+            params_json.change,
+            config_json.change,
+            dataset_dd.change,
+            upload.change,
+            demo.load,
+        ):
+            trigger(
+                _architecture,
+                arch_inputs,
+                [data_md, arch_md],
+                api_visibility="private",
+                show_progress="hidden",
+            )
+        upload.upload(
+            lambda f: UPLOAD if f else gr.skip(), [upload], [dataset_dd], api_visibility="private"
+        )
+
+        train_outputs = [status, loss_plot, grid, result_json, run_box]
+        train_event = train_btn.click(
+            guarded(training.start_training),
+            [session, model_dd, dataset_dd, upload, params_json, config_json],
+            train_outputs,
+            api_name="train",
+            concurrency_limit=TRAIN_CONCURRENCY,
+            concurrency_id="train",
+            show_progress="minimal",
+        )
+        continue_event = continue_btn.click(
+            guarded(training.continue_training),
+            [session, run_box, dataset_dd, upload, config_json],
+            train_outputs,
+            api_name="continue",
+            concurrency_limit=TRAIN_CONCURRENCY,
+            concurrency_id="train",
+            show_progress="minimal",
+        )
+        # Stop is cooperative: the trainer finishes its step, saves the run and reports.
+        stop_btn.click(
+            guarded(training.stop_training),
+            [session],
+            [status],
+            api_name="stop",
+            concurrency_limit=None,
+        )
+        for event in (train_event, continue_event):
+            event.then(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
+
+        map_btn.click(
+            guarded(views.latent_map),
+            [session, method],
+            [latent_plot, latent_caption],
+            api_name="latent",
+        )
+        interp_btn.click(
+            guarded(views.interpolation),
+            [session, in_a, in_b, steps],
+            [interp_img, interp_caption],
+            api_name="interpolate",
+        )
+        sample_btn.click(
+            guarded(views.sample_grid),
+            [session, n_samples, sample_seed],
+            [sample_img, sample_caption],
+            api_name="samples",
+        )
+        pca_btn.click(
+            guarded(views.pca_comparison), [session], [pca_img, pca_caption], api_name="compare_pca"
+        )
+        export_btn.click(
+            guarded(exporting.export),
+            [session, run_box],
+            [export_md, export_files],
+            api_name="export",
+        )
+        check_btn.click(
+            guarded(exporting.quick_check),
+            [session, check_upload],
+            [check_img, check_md],
+            api_name="check",
+        )
+
+        refresh_btn.click(guarded(_runs_lists), None, [run_dd, runs_df], api_name="runs")
+        demo.load(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
+        open_outputs = [
+            model_dd,
+            params_json,
+            config_json,
+            *cfg_controls.values(),
+            *columns,
+            *model_inputs,
+            dataset_dd,
+            loss_plot,
+            grid,
+            status,
+            run_box,
+            model_desc,
+            model_help,
+        ]
+        open_btn.click(
+            guarded(_open_run(list(cfg_controls), per_model)),
+            [session, run_dd],
+            open_outputs,
+            api_name="open_run",
+        )
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+def _setter(name: str) -> Any:
+    """An event function writing one control's value into a settings dict."""
+
+    def set_value(value: Any, current: dict | None) -> dict:
+        return {**(current or {}), name: value}
+
+    return set_value
+
+
+def _architecture(
+    model_id: str, dataset: str, upload: Any, params: dict, config: dict
+) -> tuple[str, str]:
+    """Data and architecture summaries; a bad value is shown here instead of interrupting typing."""
+    try:
+        return views.architecture(model_id, dataset, upload, params, config)
+    except Exception as exc:  # shown in the page; training then refuses with the same sentence
+        return gr.skip(), f"⚠️ **Cannot build this model with this data:** {sentence(exc)}"
+
+
+def _runs_lists() -> tuple:
+    choices = training.run_choices()
+    return gr.update(
+        choices=choices, value=choices[0][1] if choices else None
+    ), training.runs_table()
+
+
+def _model_updates(per_model: dict, model_id: str, values: dict[str, Any]) -> list[Any]:
+    """Show only this model's column and set its controls to ``values``."""
+    shown = [gr.update(visible=owner == model_id) for owner in per_model]
+    filled = [
+        values.get(name, gr.skip()) if owner == model_id else gr.skip()
+        for owner, (_, controls) in per_model.items()
+        for name in controls
+    ]
+    return shown + filled
+
+
+def _choose_model(per_model: dict) -> Any:
+    def choose_model(model_id: str) -> tuple:
+        """Switch the page to a model: its description, help and default hyperparameters."""
+        spec = get_model(model_id)
+        values = widgets.defaults(spec.schema())
+        return (
+            values,
+            spec.description,
+            spec.help or spec.description,
+            *_model_updates(per_model, model_id, values),
+        )
+
+    return choose_model
+
+
+def _model_setter(owner: str, name: str) -> Any:
+    """An event function writing one model control's value into the params, for its model only."""
+
+    def set_param(value: Any, model_id: str, current: dict | None) -> Any:
+        if model_id != owner:  # a hidden model's control: not part of the current params
+            return gr.skip()
+        return {**(current or {}), name: value}
+
+    return set_param
+
+
+def _open_run(cfg_names: list[str], per_model: dict) -> Any:
+    n_models = len(per_model) + sum(len(c) for _, c in per_model.values())
+
+    def open_run(session: LabSession, run_id: str) -> Any:
+        """Reopen a saved run: its model, settings, curves and data (the /open_run endpoint)."""
+        out = training.open_run(session, run_id)
+        model_id = out["model_id"]
+        spec = get_model(model_id)
+        n_skip = 3 + len(cfg_names) + n_models + 1
+        # Clear the plot first so it takes the run's series from the frame that follows.
+        yield (*[gr.skip()] * n_skip, None, *[gr.skip()] * 5)
+        yield (
+            model_id,
+            out["values"],
+            out["config"],
+            *[out["config"][n] for n in cfg_names],
+            *_model_updates(per_model, model_id, out["values"]),
+            out["dataset"] or gr.skip(),
+            out["loss"],
+            out["grid"],
+            out["status"],
+            run_id,
+            spec.description,
+            spec.help or spec.description,
+        )
+
+    return open_run

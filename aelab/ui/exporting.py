@@ -1,0 +1,95 @@
+"""Export from the page: the validated ONNX export, its report and files, and a quick check."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import inspect as ins
+from ..errors import AelabError
+from .session import LabSession
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def export(session: LabSession, run_id: str) -> tuple[str, list[str]]:
+    """Export a run (this tab's by default) to ONNX; returns the report and the files."""
+    from ..export import export_run
+
+    run_id = (run_id or session.run_id or "").strip()
+    if not run_id:
+        raise AelabError("Train a model or open a saved run first; then it can be exported.")
+    if session.training and run_id == session.run_id:
+        raise AelabError("This run is still training; press Stop or wait for it to finish.")
+    result = export_run(run_id, force=True)
+    session.export_folder = str(result.folder)
+    # One zip of the whole export for a single download, next to the individual files.
+    zip_dir = Path(tempfile.mkdtemp(prefix="aelab-export-"))
+    archive = shutil.make_archive(str(zip_dir / result.folder.name), "zip", result.folder)
+    files = [archive, *[str(f) for f in result.files]]
+    manifest = result.folder / "manifest.json"
+    if manifest.is_file():
+        files.append(str(manifest))
+    report = (
+        f"**Exported** run `{run_id}` to `{result.folder}`: {len(result.files)} ONNX graph(s), "
+        "each checked against the torch model with onnxruntime on random inputs before it was "
+        "written "
+        "(max abs diff is the largest difference between their outputs).\n\n"
+        f"{result.summary()}"
+    )
+    return report, files
+
+
+def _read_input(path: str, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """An uploaded input as an array, and whether it still needs the training data's scaling."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        from PIL import Image
+
+        if len(shape) != 3:
+            raise AelabError(
+                "This model takes flat vectors, not images; upload a .npy or .csv file."
+            )
+        with Image.open(p) as img:
+            img = img.convert("L" if shape[0] == 1 else "RGB").resize((shape[2], shape[1]))
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+        return arr[None], False
+    if suffix == ".npy":
+        return np.load(p, allow_pickle=False)[:8], True
+    if suffix == ".csv":
+        arr = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float32)
+        return arr[:8], True
+    raise AelabError(
+        f"Upload an image ({', '.join(IMAGE_SUFFIXES)}), a .npy or a .csv file, not '{p.name}'."
+    )
+
+
+def quick_check(session: LabSession, upload: Any) -> tuple[np.ndarray, str]:
+    """Run an uploaded input through the exported model with onnxruntime; compare with torch."""
+    from ..runtime import load
+
+    if not session.export_folder:
+        raise AelabError("Press Export ONNX first; the check runs the exported files.")
+    path = upload.get("path") if isinstance(upload, dict) else upload
+    if not path:
+        raise AelabError("Upload an input to check: an image, a .npy or a .csv file.")
+    exported = load(session.export_folder)
+    graph = "autoencoder" if "autoencoder" in exported.graphs else None
+    if graph is None:
+        raise AelabError(f"This export cannot reconstruct (it has {', '.join(exported.graphs)}).")
+    x, raw = _read_input(str(path), exported.input_shape(graph))
+    x = exported.prepare(graph, x, preprocess=raw)
+    out = exported.reconstruct(x)
+    line = f"onnxruntime ran the `{graph}` graph on {len(x)} input(s) with {exported.provider}"
+    if session.model is not None and tuple(session.model.sample_shape) == tuple(x.shape[1:]):
+        diff = float(np.max(np.abs(out - ins.reconstruct(session.model, x))))
+        line += f"; the largest difference from the torch model is {diff:.2e}"
+    rows = [x, out]
+    img = ins.image_grid(rows, ["input", "onnx output"], cell=56)
+    return img, line + ". Rows: your input, then the exported model's reconstruction."

@@ -1,0 +1,97 @@
+"""Command-line options for the lab and launching it (used by launch.py and ``aelab ui``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+DEFAULT_PORT = 7860
+DEFAULT_MAX_UPLOAD_MB = 200  # uploads larger than this are refused by the server itself
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The lab's options: host, port, sharing, runs folder, upload limit."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port to serve on (default $AELAB_PORT or {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--share",
+        action="store_true",
+        help="also open a public gradio.live link (off unless asked)",
+    )
+    parser.add_argument(
+        "--runs-dir", help="folder for saved runs (default $AELAB_RUNS_DIR or ./runs)"
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help=f"largest accepted upload in MB (default {DEFAULT_MAX_UPLOAD_MB})",
+    )
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    return parser
+
+
+def port_from(args: argparse.Namespace) -> int:
+    """The port: --port, else AELAB_PORT, else 7860."""
+    if args.port is not None:
+        return args.port
+    text = os.environ.get("AELAB_PORT")
+    if not text:
+        return DEFAULT_PORT
+    try:
+        return int(text)
+    except ValueError:
+        from ..errors import AelabError
+
+        raise AelabError(f"AELAB_PORT must be a port number, not '{text}'.") from None
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Build and launch the lab with these options; blocks until the server stops."""
+    # Analytics off before gradio is imported: it reads the variable at import time.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if args.runs_dir:
+        os.environ["AELAB_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
+    port = port_from(args)
+    from ..export import exports_root
+    from .app import build_app
+
+    demo = build_app()
+    exports = exports_root().resolve()
+    exports.mkdir(parents=True, exist_ok=True)
+    demo.launch(
+        server_name=args.host,
+        server_port=port,
+        share=bool(args.share),
+        inbrowser=not args.no_browser,
+        max_file_size=f"{args.max_upload_mb}mb",
+        allowed_paths=[str(exports)],  # exported files are offered for download from here
+        footer_links=["api", "gradio"],
+        show_error=True,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of launch.py: errors are one line, not a traceback."""
+    import sys
+
+    from ..errors import AelabError
+
+    parser = argparse.ArgumentParser(prog="launch.py", description="Open the aelab lab.")
+    args = add_arguments(parser).parse_args(argv)
+    try:
+        return serve(args)
+    except AelabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,174 @@
+"""Per-browser-session lab state and the plumbing shared by the event handlers."""
+
+from __future__ import annotations
+
+import functools
+import inspect as pyinspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from ..data import Dataset, load_data
+from ..errors import AelabError
+from ..params import TrainConfig, validate
+from ..plugins import get_datasets, get_model
+from ..train import StopSignal
+from . import widgets
+
+log = logging.getLogger("aelab.ui")
+
+UPLOAD = "uploaded file"  # the Dataset choice meaning "use the file in the upload box"
+PREVIEW_N = 8  # samples in the live reconstruction grid
+
+
+@dataclass
+class LabSession:
+    """What one browser tab owns: its model, data, run and training; never shared."""
+
+    spec: Any = None
+    params: Any = None
+    config: TrainConfig | None = None
+    model: Any = None
+    data: Dataset | None = None
+    run_id: str | None = None
+    run_dir: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stop: StopSignal | None = None  # made per training: gradio deep-copies the initial state
+    training: bool = False
+    export_folder: str | None = None
+    _data_cache: dict[str, Dataset] = field(default_factory=dict, repr=False)
+
+    def require_model(self) -> Any:
+        """The session's trained model, or a user-facing error saying what to do first."""
+        if self.model is None:
+            raise AelabError("There is no trained model yet: press Train, or open a saved run.")
+        return self.model
+
+    def test_set(self) -> Dataset:
+        """The held-out part of the data (the whole data when nothing was held out)."""
+        if self.data is None:
+            raise AelabError("There is no data yet: press Train, or open a saved run.")
+        cfg = self.config or TrainConfig()
+        if cfg.val_fraction > 0 and len(self.data) > 2:
+            return self.data.split(cfg.val_fraction, cfg.seed)[1]
+        return self.data
+
+    def train_set(self) -> Dataset:
+        """The part of the data the model was trained on."""
+        cfg = self.config or TrainConfig()
+        assert self.data is not None
+        if cfg.val_fraction > 0 and len(self.data) > 2:
+            return self.data.split(cfg.val_fraction, cfg.seed)[0]
+        return self.data
+
+
+def new_session() -> LabSession:
+    """A fresh session; gr.State deep-copies its initial value once per browser tab."""
+    return LabSession()
+
+
+def dataset_choices() -> list[str]:
+    """The Dataset dropdown's choices: the registered built-ins, then an uploaded file."""
+    return [*get_datasets(), UPLOAD]
+
+
+def load_dataset(session: LabSession | None, name: str | None, upload: Any) -> Dataset:
+    """The chosen dataset: a built-in by name, or the uploaded file when that is chosen."""
+    path = _upload_path(upload)
+    if name == UPLOAD or (not name and path):
+        if not path:
+            raise AelabError("Choose a file in the upload box first, or pick a built-in dataset.")
+        key = f"file:{path}"
+        target: str = path
+    else:
+        target = key = name or "digits"
+    cache = session._data_cache if session is not None else {}
+    if key not in cache:
+        cache.clear()  # keep one dataset per session: uploads can be large
+        cache[key] = load_data(target)
+    return cache[key]
+
+
+def _upload_path(upload: Any) -> str | None:
+    if upload is None:
+        return None
+    if isinstance(upload, dict):  # gradio_client may send a FileData dict
+        upload = upload.get("path")
+    return str(Path(str(upload))) if upload else None
+
+
+def validated(
+    model_id: str, params: dict | None, config: dict | None
+) -> tuple[Any, Any, TrainConfig]:
+    """The model spec, its validated params and the validated training settings."""
+    spec = get_model(model_id)
+    p = spec.validate_params(widgets.coerce(spec.schema(), dict(params or {})))
+    c = validate(
+        TrainConfig,
+        widgets.coerce(TrainConfig.model_json_schema(), dict(config or {})),
+        "training settings",
+    )
+    return spec, p, c
+
+
+def sentence(exc: BaseException) -> str:
+    """One readable sentence for any exception (AelabError messages are already one)."""
+    if isinstance(exc, AelabError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.rstrip(".")
+    return f"Something went wrong ({type(exc).__name__}{': ' + text if text else ''})."
+
+
+def guarded(fn: Callable) -> Callable:
+    """Wrap a handler so every failure becomes a gr.Error message in the page, not a traceback."""
+
+    def fail(exc: Exception) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if not isinstance(exc, AelabError):
+            log.exception("handler %s failed", fn.__name__)
+        return gr.Error(sentence(exc), print_exception=False)
+
+    if pyinspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise fail(exc) from None
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise fail(exc) from None
+
+    return wrapper
+
+
+def dataset_summary(data: Dataset) -> str:
+    """One line saying what the data is: size, shape, kind and labels."""
+    shape = "×".join(str(s) for s in data.sample_shape)
+    labels = (
+        f", {len(data.label_names)} labelled classes"
+        if data.label_names
+        else (", labelled" if data.labels is not None else ", no labels")
+    )
+    return f"**{data.name}**: {len(data):,} samples of {shape} ({data.kind}{labels})."
+
+
+def preview_batch(data: Dataset, config: TrainConfig | None) -> np.ndarray:
+    """A fixed handful of held-out samples for the live reconstruction grid."""
+    cfg = config or TrainConfig()
+    part = data.split(cfg.val_fraction, cfg.seed)[1] if cfg.val_fraction > 0 else data
+    return part.x[:PREVIEW_N]

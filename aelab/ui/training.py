@@ -1,0 +1,303 @@
+"""Training from the page: a throttled generator over aelab.train.train, Stop, reopening runs."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import inspect as ins
+from ..errors import AelabError
+from ..runs import Run, list_runs, load_run
+from ..train import Done, Epoch, Start, Step, StopSignal, seed_everything, train
+from . import widgets
+from .session import LabSession, load_dataset, preview_batch, validated
+
+# The page refreshes at most this often; everything in between is pure training time.
+PLOT_EVERY_S = 1.0
+GRID_EVERY_S = 2.5
+MAX_PLOT_ROWS = 1500  # points sent per update; more only slows the page and the trainer
+POINTS_PER_EPOCH = 40  # loss-curve points per epoch, whatever the batch count
+
+
+def loss_frame(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """Loss rows as the DataFrame the loss plot draws (one line per series); None when empty."""
+    if not rows:
+        # Gradio's plot fixes its encodings from the first frame it draws, and an empty frame
+        # has no types: the lines would then never appear. Draw nothing until there is data.
+        return None
+    if len(rows) > MAX_PLOT_ROWS:  # long trainings: thin the per-step points, keep every epoch's
+        steps = [r for r in rows if not r["series"].endswith("validation")]
+        stride = math.ceil(len(steps) / MAX_PLOT_ROWS)
+        keep = {id(r) for r in steps[::stride]}
+        rows = [r for r in rows if id(r) in keep or r["series"].endswith("validation")]
+    # Column arrays, not a list of dicts: this runs on every page update while training.
+    return pd.DataFrame(
+        {
+            "epoch": np.fromiter((r["epoch"] for r in rows), np.float64, len(rows)),
+            "loss": np.fromiter((r["loss"] for r in rows), np.float64, len(rows)),
+            "series": [r["series"] for r in rows],
+        }
+    )
+
+
+def _terms(losses: dict[str, float]) -> dict[str, float]:
+    """Loss terms worth a line: 'total' only when it sums several terms."""
+    named = {k: v for k, v in losses.items() if k != "total"}
+    return losses if len(named) != 1 else named
+
+
+def _placeholders(rows: list[dict[str, Any]], losses: dict[str, float]) -> list[dict[str, Any]]:
+    """NaN rows naming the validation series before their first point exists.
+
+    Gradio's plot keeps the colour legend of the first frame it draws, so a series that first
+    appears later would never be drawn; NaN rows name it without drawing anything.
+    """
+    known = {r["series"] for r in rows}
+    names = [f"{term} · validation" for term in _terms(losses)]
+    return [{"epoch": math.nan, "loss": math.nan, "series": n} for n in names if n not in known]
+
+
+def history_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Loss rows from a saved run's per-epoch history (train and validation)."""
+    rows = []
+    for h in history:
+        for split, key in (("train", "losses"), ("validation", "val_losses")):
+            for term, v in _terms(h.get(key) or {}).items():
+                if math.isfinite(v):
+                    rows.append(
+                        {"epoch": float(h["epoch"]), "loss": v, "series": f"{term} · {split}"}
+                    )
+    return rows
+
+
+def progress_grid(model: Any, x: np.ndarray) -> np.ndarray:
+    """The live picture: reconstructions for an autoencoder, samples for a pure generator."""
+    caps = getattr(model, "capabilities", frozenset())
+    with torch.random.fork_rng(devices=[]):  # pictures must not shift the training's noise
+        if "reconstruct" in caps:
+            return ins.reconstruction_grid(model, x)
+        return ins.image_grid([x, ins.samples(model, len(x))], ["real", "generated"])
+
+
+def status_line(epoch: int, epochs: int, step: int, sps: float, losses: dict, val: dict) -> str:
+    """One markdown line with the epoch, speed and the latest losses."""
+    loss_txt = " · ".join(f"{k} {v:.4g}" for k, v in _terms(losses).items())
+    val_txt = f" · validation {val['total']:.4g}" if val.get("total") is not None else ""
+    return f"**Epoch {epoch}/{epochs}** · step {step} · {sps:,.0f} samples/s · {loss_txt}{val_txt}"
+
+
+def _result(done: Done) -> dict[str, Any]:
+    return {
+        "run_id": done.run_id,
+        "run_dir": done.run_dir,
+        "status": done.status,
+        "epochs_done": done.epochs_done,
+        "losses": done.losses,
+        "val_losses": done.val_losses,
+        "samples_per_s": done.samples_per_s,
+        "message": done.message,
+    }
+
+
+def _fresh_run(spec: Any, params: Any, config: Any, data: Any) -> Run:
+    """A Run with no epochs yet, so the page holds the model while the trainer trains it."""
+    from ..runs import new_run_id
+
+    seed_everything(config.seed)  # the same initial weights train() would draw itself
+    model = spec.build(params, data.sample_shape, data.kind)
+    return Run(new_run_id(spec.id), Path(), spec, params, config, model, [], data.meta(), "new")
+
+
+def train_stream(
+    session: LabSession, resume: Run | None, spec: Any, params: Any, config: Any, data: Any
+) -> Iterator[tuple[str, pd.DataFrame, Any, dict | None, str]]:
+    """Train and yield (status, loss frame, grid, result, run id), throttled to the page."""
+    if session.training:
+        raise AelabError("This tab is already training; press Stop first.")
+    run = resume if resume is not None else _fresh_run(spec, params, config, data)
+    model = run.model
+    preview = preview_batch(data, config)
+    rows = history_rows(run.history)
+    n_train = len(data) - (
+        int(round(len(data) * config.val_fraction)) if config.val_fraction else 0
+    )
+    steps_per_epoch = max(1, math.ceil(n_train / min(config.batch_size, max(n_train, 1))))
+    step_every = max(1, steps_per_epoch // POINTS_PER_EPOCH)
+    session.stop = StopSignal()
+    session.training = True
+    session.spec, session.params, session.config, session.data = spec, run.params, config, data
+    session.model, session.run_id = model, run.run_id
+    last_plot = last_grid = 0.0
+    grid: Any = gr.skip()
+    epochs, val = config.epochs, {}
+    announced = False  # whether the validation series are in the plot's first frame
+    try:
+        for event in train(
+            spec, run.params, data, config, resume=run, stop=session.stop, step_every=step_every
+        ):
+            now = time.perf_counter()
+            if isinstance(event, Start):
+                epochs = event.epochs + (run.history[-1]["epoch"] if run.history else 0)
+                status = (
+                    f"**Training** {spec.name} on {data.name}: {event.n_train:,} training and "
+                    f"{event.n_val:,} validation samples, {event.n_params:,} parameters, "
+                    f"{event.device}."
+                )
+                # None first: the plot then takes its series from the next frame (see loss_frame).
+                yield status, None, progress_grid(model, preview), None, run.run_id
+                last_plot = last_grid = now
+            elif isinstance(event, Step):
+                x = event.step / steps_per_epoch
+                if not announced:
+                    rows.extend(_placeholders(rows, event.losses))
+                    announced = True
+                for term, v in _terms(event.losses).items():
+                    rows.append({"epoch": x, "loss": v, "series": f"{term} · train"})
+                if now - last_plot >= PLOT_EVERY_S:
+                    if now - last_grid >= GRID_EVERY_S:
+                        grid, last_grid = progress_grid(model, preview), now
+                    else:
+                        grid = gr.skip()
+                    status = status_line(
+                        event.epoch, epochs, event.step, event.samples_per_s, event.losses, val
+                    )
+                    yield status, loss_frame(rows), grid, None, run.run_id
+                    last_plot = time.perf_counter()
+            elif isinstance(event, Epoch):
+                val = event.val_losses
+                for term, v in _terms(val).items():
+                    rows.append(
+                        {"epoch": float(event.epoch), "loss": v, "series": f"{term} · validation"}
+                    )
+                run.history.append(
+                    {"epoch": event.epoch, "losses": event.losses, "val_losses": val}
+                )
+            elif isinstance(event, Done):
+                session.model, session.run_id, session.run_dir = (
+                    event.model,
+                    event.run_id,
+                    event.run_dir,
+                )
+                session.history = list(run.history)
+                verdict = {"completed": "Finished", "stopped": "Stopped", "diverged": "Halted"}[
+                    event.status
+                ]
+                status = (
+                    f"**{verdict}** after {event.epochs_done} epoch(s) · "
+                    f"{event.samples_per_s:,.0f} samples/s · run `{event.run_id}` saved. "
+                    f"{event.message}"
+                )
+                if event.status == "diverged":
+                    gr.Warning(event.message)
+                yield (
+                    status,
+                    loss_frame(rows),
+                    progress_grid(event.model, preview),
+                    _result(event),
+                    event.run_id,
+                )
+    finally:
+        session.training = False
+
+
+def start_training(
+    session: LabSession, model_id: str, dataset: str, upload: Any, params: dict, config: dict
+) -> Iterator[tuple]:
+    """Train a new model with the page's settings (the /train endpoint)."""
+    spec, p, c = validated(model_id, params, config)
+    data = load_dataset(session, dataset, upload)
+    spec.build(p, data.sample_shape, data.kind)  # fail fast with the model's own message
+    yield from train_stream(session, None, spec, p, c, data)
+
+
+def continue_training(
+    session: LabSession, run_id: str, dataset: str, upload: Any, config: dict
+) -> Iterator[tuple]:
+    """Train a saved run further with the page's training settings (the /continue endpoint)."""
+    if not run_id:
+        raise AelabError("Train a model or open a saved run first; then it can be continued.")
+    run = load_run(run_id)
+    _, _, c = validated(run.spec.id, run.params.model_dump(), config)
+    data = load_dataset(session, dataset, upload)
+    yield from train_stream(session, run, run.spec, run.params, c, data)
+
+
+def stop_training(session: LabSession) -> str:
+    """Ask this tab's training to stop after the current step (the /stop endpoint)."""
+    if not session.training or session.stop is None:
+        return "Nothing is training in this tab."
+    session.stop.set()
+    return "**Stopping** after the current step; what was learned is kept and saved."
+
+
+def run_choices() -> list[tuple[str, str]]:
+    """Saved runs for the Runs dropdown: (label, run id), newest first."""
+    out = []
+    for r in list_runs():
+        val = (r.get("val_losses") or {}).get("total")
+        val_txt = f", val {val:.4g}" if val is not None else ""
+        label = f"{r['run_id']} ({r['model']} on {r['data']}, {r['epochs']} epochs{val_txt})"
+        out.append((label, r["run_id"]))
+    return out
+
+
+def runs_table() -> pd.DataFrame:
+    """Saved runs as a table."""
+    rows = [
+        {
+            "run": r["run_id"],
+            "model": r["model"],
+            "data": r["data"],
+            "epochs": r["epochs"],
+            "status": r["status"],
+            "val loss": (r.get("val_losses") or {}).get("total"),
+            "saved": r["saved_at"],
+        }
+        for r in list_runs()
+    ]
+    return pd.DataFrame(
+        rows, columns=["run", "model", "data", "epochs", "status", "val loss", "saved"]
+    )
+
+
+def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
+    """Load a saved run into this tab: model, settings, data and its loss history."""
+    if not run_id:
+        raise AelabError("Choose a saved run first.")
+    if session.training:
+        raise AelabError("This tab is training; press Stop before opening another run.")
+    run = load_run(run_id)
+    source = run.data_meta.get("source", "")
+    data = None
+    if source.startswith("builtin:") or Path(source).exists():
+        data = load_dataset(session, source.removeprefix("builtin:"), None)
+    session.spec, session.params, session.config = run.spec, run.params, run.config
+    session.model, session.run_id, session.run_dir = run.model, run.run_id, str(run.path)
+    session.history, session.data = list(run.history), data
+    values = {k: widgets.display(v) for k, v in run.params.model_dump().items()}
+    grid = progress_grid(run.model, preview_batch(data, run.config)) if data is not None else None
+    note = (
+        ""
+        if data is not None
+        else (
+            f" Its data ({run.data_meta.get('name')}) is not available here; upload it to continue."
+        )
+    )
+    return {
+        "model_id": run.spec.id,
+        "values": values,
+        "config": {k: widgets.display(v) for k, v in run.config.model_dump().items()},
+        "dataset": source.removeprefix("builtin:") if source.startswith("builtin:") else None,
+        "loss": loss_frame(history_rows(run.history)),
+        "grid": grid,
+        "status": f"**Opened** run `{run.run_id}` ({run.spec.name}, "
+        f"{len(run.history)} epochs, {run.status}).{note}",
+    }

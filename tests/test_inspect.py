@@ -1,0 +1,159 @@
+"""aelab.inspect: architecture summaries, latent maps, interpolation, samples, PCA and grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aelab import inspect as ins
+from aelab.plugins import get_model, get_models
+
+SHAPE = (1, 8, 8)
+
+
+@pytest.fixture
+def model():
+    """A small seeded undercomplete autoencoder for 8×8 images."""
+    torch.manual_seed(0)
+    spec = get_model("autoencoder")
+    return spec.build({"code_size": 3, "layers": 1, "nodes": 16}, SHAPE, "image").eval()
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(0).random((12, *SHAPE), dtype=np.float32)
+
+
+def test_architecture_lists_layers_and_counts_parameters(model):
+    arch = ins.architecture(model)
+    assert [size for _, size, _ in arch.layers] == ["64 → 16", "16 → 3", "3 → 16", "16 → 64"]
+    assert arch.n_params == sum(p.numel() for p in model.parameters())
+    assert sum(n for _, _, n in arch.layers) == arch.n_params
+    assert (arch.input_size, arch.code_size, arch.completeness) == (64, 3, "undercomplete")
+    md = arch.markdown()
+    assert "undercomplete" in md and f"{arch.n_params:,} parameters" in md
+
+
+def test_architecture_says_overcomplete_when_the_code_is_wider():
+    class Wide(torch.nn.Module):
+        sample_shape, code_shape = (3,), (4,)
+
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Linear(3, 4)
+
+    arch = ins.architecture(Wide())
+    assert arch.completeness == "overcomplete" and arch.layers[0][1] == "3 → 4"
+    assert "overcomplete" in arch.markdown()
+
+
+def test_project_is_direct_for_two_units_and_pca_above():
+    rng = np.random.default_rng(1)
+    codes2 = rng.normal(size=(20, 2)).astype(np.float32)
+    direct = ins.project(codes2)
+    assert direct.method == "direct"
+    np.testing.assert_allclose(direct.xy, codes2)
+    codes5 = rng.normal(size=(40, 5)) * np.array([5.0, 3.0, 0.1, 0.1, 0.1])
+    pca = ins.project(codes5)
+    assert pca.method == "pca" and pca.xy.shape == (40, 2)
+    assert 0.95 < pca.explained <= 1.0  # the two wide axes hold nearly all the variance
+
+
+def test_project_tsne_on_request():
+    codes = np.random.default_rng(2).normal(size=(30, 4))
+    out = ins.project(codes, "tsne", seed=0)
+    assert out.method == "tsne" and out.xy.shape == (30, 2) and np.isfinite(out.xy).all()
+
+
+def test_latent_map_carries_labels(model, x):
+    labels = np.arange(len(x)) % 3
+    proj = ins.latent_map(model, x, labels)
+    assert proj.xy.shape == (len(x), 2) and proj.method == "pca"
+    np.testing.assert_array_equal(proj.labels, labels)
+
+
+def test_interpolation_ends_at_the_two_reconstructions(model, x):
+    path = ins.interpolate(model, x[0], x[1], steps=5)
+    assert path.shape == (5, *SHAPE)
+    ends = ins.reconstruct(model, x[:2])
+    np.testing.assert_allclose(path[0], ends[0], atol=1e-5)
+    np.testing.assert_allclose(path[-1], ends[1], atol=1e-5)
+    with pytest.raises(ValueError):
+        ins.interpolate(model, x[0], x[1], steps=1)
+
+
+def test_samples_are_seeded():
+    if "vae" not in get_models():
+        pytest.skip("no VAE plugin registered")
+    spec = get_model("vae")
+    torch.manual_seed(0)
+    vae = spec.build({"code_size": 2, "layers": 1, "nodes": 8}, SHAPE, "image")
+    a, b, c = ins.samples(vae, 4, seed=1), ins.samples(vae, 4, seed=1), ins.samples(vae, 4, seed=2)
+    assert a.shape == (4, *SHAPE)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_pca_baseline_is_exact_with_every_component(x):
+    full = ins.pca_baseline(x, x, 64)
+    assert full.mse < 1e-10 and full.reconstructions.shape == x.shape
+    one = ins.pca_baseline(x, x, 1)
+    assert one.components == 1 and one.mse > full.mse
+    # More components than samples is capped, not an error.
+    assert ins.pca_baseline(x[:5], x, 50).components == 5
+
+
+def test_corrupt_is_seeded_and_leaves_the_global_rng_alone():
+    spec = get_model("autoencoder")
+    torch.manual_seed(0)
+    noisy_model = spec.build({"code_size": 2, "layers": 0, "noise": 0.3}, SHAPE, "image")
+    x = np.full((2, *SHAPE), 0.5, np.float32)
+    state = torch.get_rng_state()
+    a, b = ins.corrupt(noisy_model, x, seed=3), ins.corrupt(noisy_model, x, seed=3)
+    assert torch.equal(state, torch.get_rng_state())
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, x) and a.min() >= 0 and a.max() <= 1
+    clean = spec.build({"code_size": 2, "layers": 0}, SHAPE, "image")
+    assert ins.corrupt(clean, x) is None
+
+
+def test_image_grid_places_tiles_and_labels():
+    white = np.ones((3, *SHAPE), np.float32)
+    black = np.zeros((2, *SHAPE), np.float32)
+    img = ins.image_grid([white, black], cell=16, pad=2)
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    assert img.shape == (2 * (16 + 2) + 2, 3 * (16 + 2) + 2, 3)
+    assert (img[2:18, 2:18] == 255).all()  # first white tile
+    assert (img[20:36, 2:18] == 0).all()  # first black tile
+    labelled = ins.image_grid([white, black], ["original", "reconstructed"], cell=16)
+    assert labelled.shape[0] == img.shape[0] and labelled.shape[1] > img.shape[1]
+
+
+def test_image_grid_draws_flat_vectors_and_rgb():
+    flat = ins.image_grid([np.linspace(0, 1, 6, dtype=np.float32)[None]], cell=12, pad=0)
+    assert flat.shape == (2, 12, 3)  # one grey square of 2×2 pixels per value
+    rgb = ins.image_grid([np.zeros((1, 3, 4, 4), np.float32)], cell=4, pad=0)
+    assert rgb.shape == (4, 4, 3)
+
+
+def test_reconstruction_grid_adds_a_corrupted_row_only_with_noise(model, x):
+    two = ins.reconstruction_grid(model, x[:4], cell=16)
+    spec = get_model("autoencoder")
+    noisy = spec.build({"code_size": 3, "layers": 1, "nodes": 16, "noise": 0.2}, SHAPE, "image")
+    three = ins.reconstruction_grid(noisy, x[:4], cell=16)
+    assert (two.shape[0] - 2) * 3 == (three.shape[0] - 2) * 2  # 2 rows versus 3 rows
+
+
+def test_architecture_of_a_pure_generator_makes_no_compression_claim():
+    class Generator(torch.nn.Module):
+        sample_shape, code_shape = (64,), (16,)
+        capabilities = frozenset({"decode", "sample"})
+
+        def __init__(self):
+            super().__init__()
+            self.generator = torch.nn.Linear(16, 64)
+
+    arch = ins.architecture(Generator())
+    assert arch.completeness == "generator"
+    assert "undercomplete" not in arch.markdown() and "does not apply" in arch.markdown()

@@ -1,0 +1,223 @@
+"""The lab's named endpoints, driven by gradio_client against the real launch.py subprocess."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from aelab.plugins import get_model, get_models  # noqa: E402
+from aelab.ui.devserver import LabServer  # noqa: E402
+
+SMALL = {"code_size": 2, "layers": 1, "nodes": 32}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """The lab served by launch.py, with its own runs and exports folders."""
+    root = tmp_path_factory.mktemp("lab_api")
+    env = {"AELAB_RUNS_DIR": str(root / "runs"), "AELAB_EXPORTS_DIR": str(root / "exports")}
+    with LabServer(env, log=root / "server.log") as server:
+        server.root = root
+        yield server
+
+
+def client(lab) -> Client:
+    """A new client: its own gradio session, like a new browser tab."""
+    return Client(lab.url, verbose=False)
+
+
+def train(c: Client, model: str = "autoencoder", params: dict | None = None, **config):
+    """Call /train and return its final outputs."""
+    cfg = {"epochs": 2, "seed": 0, **config}
+    return c.predict(model, "digits", None, params or SMALL, cfg, api_name="/train")
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_every_action_is_a_named_endpoint(lab):
+    names = set(client(lab).view_api(print_info=False, return_format="dict")["named_endpoints"])
+    expected = {
+        "/train",
+        "/continue",
+        "/stop",
+        "/latent",
+        "/interpolate",
+        "/samples",
+        "/compare_pca",
+        "/export",
+        "/check",
+        "/runs",
+        "/open_run",
+    }
+    assert expected <= names
+    assert not any("setter" in n or "lambda" in n for n in names)  # internal events stay private
+
+
+def test_train_inspect_export_and_check(lab, tmp_path):
+    c = client(lab)
+    status, _plot, grid, result, run_id = train(c)
+    assert result["status"] == "completed" and result["epochs_done"] == 2
+    assert all(math.isfinite(v) for v in result["val_losses"].values())
+    assert run_id == result["run_id"] and "Finished" in status
+    assert (lab.root / "runs" / run_id / "run.json").is_file()
+    assert Path(grid).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    plot, caption = c.predict("auto", api_name="/latent")
+    assert len(plot["data"]) == 359  # digits' 20 % held out
+    assert {row[2] for row in plot["data"]} == {str(d) for d in range(10)}
+    assert "plotted directly" in caption  # code size 2: no projection needed
+
+    strip, caption = c.predict(0, 1, 6, api_name="/interpolate")
+    assert Path(strip).is_file() and "6 images decoded" in caption
+    _img, caption = c.predict(api_name="/compare_pca")
+    assert "PCA" in caption and "test MSE" in caption
+
+    report, files = c.predict("", api_name="/export")
+    names = sorted(Path(f).name for f in files)
+    assert {"autoencoder.onnx", "encoder.onnx", "decoder.onnx", "manifest.json"} <= set(names)
+    assert any(n.endswith(".zip") for n in names) and "max abs diff" in report
+    manifest = json.loads(next(Path(f) for f in files if f.endswith("manifest.json")).read_text())
+    assert manifest["model"] == "autoencoder"
+
+    sample = np.random.default_rng(0).random((1, 1, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "one.npy", sample)
+    _img, line = c.predict(handle_file(str(tmp_path / "one.npy")), api_name="/check")
+    assert "onnxruntime ran the `autoencoder` graph on 1 input(s)" in line
+    diff = re.search(r"torch model is ([0-9.e+-]+)\. Rows", line)
+    assert diff and float(diff.group(1)) < 1e-4  # the exported graph agrees with torch
+
+
+def test_bad_settings_are_one_sentence_and_the_server_lives_on(lab):
+    c = client(lab)
+    with pytest.raises(AppError) as err:
+        train(c, params={"code_size": 64, "layers": 1, "nodes": 32})
+    assert "code of 64 units is not smaller" in str(err.value)
+    assert "Traceback" not in str(err.value)
+    with pytest.raises(AppError, match="Nodes per layer"):
+        train(c, params={**SMALL, "nodes": "[32, oops]"})
+    with pytest.raises(AppError, match="no trained model"):
+        client(lab).predict("auto", api_name="/latent")
+    assert train(c, epochs=1)[3]["status"] == "completed"  # still serving
+
+
+def test_stop_ends_training_early_and_keeps_the_run(lab):
+    c = client(lab)
+    job = c.submit(
+        "autoencoder", "digits", None, SMALL, {"epochs": 500, "seed": 0}, api_name="/train"
+    )
+    wait_for(lambda: len(job.outputs()) > 0, 120, "training to start")
+    assert "Nothing is training" not in c.predict(api_name="/stop")
+    result = job.result(timeout=120)[3]
+    assert result["status"] == "stopped" and result["epochs_done"] < 500
+    assert (lab.root / "runs" / result["run_id"] / "weights.safetensors").is_file()
+    # The stopped run reopens in another session and continues from where it stopped.
+    other = client(lab)
+    opened = other.predict(result["run_id"], api_name="/open_run")
+    assert "Opened" in " ".join(str(o) for o in opened)
+    more = other.predict(
+        result["run_id"], "digits", None, {"epochs": 1, "seed": 0}, api_name="/continue"
+    )[3]
+    assert more["status"] == "completed" and more["run_id"] == result["run_id"]
+
+
+def test_two_sessions_train_different_models_at_once(lab):
+    a, b = client(lab), client(lab)
+    jobs = {
+        "autoencoder": a.submit(
+            "autoencoder", "digits", None, SMALL, {"epochs": 4, "seed": 0}, api_name="/train"
+        ),
+        "denoising": b.submit(
+            "denoising", "digits", None, SMALL, {"epochs": 4, "seed": 1}, api_name="/train"
+        ),
+    }
+    first_output: dict[str, float] = {}
+    finished: dict[str, float] = {}
+
+    def progress() -> bool:
+        now = time.monotonic()
+        for name, job in jobs.items():
+            if name not in first_output and job.outputs():
+                first_output[name] = now
+            if name not in finished and job.done():
+                finished[name] = now
+        return len(finished) == 2
+
+    wait_for(progress, 240, "both trainings to finish")
+    results = {name: job.result()[3] for name, job in jobs.items()}
+    assert {r["status"] for r in results.values()} == {"completed"}
+    assert results["autoencoder"]["run_id"].startswith("autoencoder-")
+    assert results["denoising"]["run_id"].startswith("denoising-")
+    # Each started streaming before the other finished: neither waited in a queue for the other.
+    assert first_output["denoising"] < finished["autoencoder"]
+    assert first_output["autoencoder"] < finished["denoising"]
+
+
+@pytest.mark.parametrize("model_id", sorted(get_models()))
+def test_every_registered_model_trains_and_exports_from_the_lab(lab, model_id):
+    c = client(lab)
+    result = c.predict(model_id, "digits", None, {}, {"epochs": 1, "seed": 0}, api_name="/train")[3]
+    assert result["status"] == "completed", result["message"]
+    assert result["run_id"].startswith(f"{model_id}-")
+    if "sample" in get_model(model_id).capabilities:
+        image, caption = c.predict(8, 0, api_name="/samples")
+        assert Path(image).is_file() and "8 new samples" in caption
+    report, files = c.predict("", api_name="/export")
+    assert any(f.endswith(".onnx") for f in files) and "max abs diff" in report
+
+
+def test_an_uploaded_file_trains_and_a_bad_one_is_a_message(lab, tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "points.npy", rng.random((60, 5)).astype(np.float32))
+    (tmp_path / "notes.txt").write_text("not data")
+    c = client(lab)
+    params = {"code_size": 2, "layers": 1, "nodes": 8}
+    upload = handle_file(str(tmp_path / "points.npy"))
+    result = c.predict(
+        "autoencoder", "uploaded file", upload, params, {"epochs": 2}, api_name="/train"
+    )[3]
+    assert result["status"] == "completed" and result["epochs_done"] == 2
+    with pytest.raises(AppError, match="unsupported file type"):
+        c.predict(
+            "autoencoder",
+            "uploaded file",
+            handle_file(str(tmp_path / "notes.txt")),
+            params,
+            {"epochs": 1},
+            api_name="/train",
+        )
+    with pytest.raises(AppError, match="upload box"):
+        c.predict("autoencoder", "uploaded file", None, params, {"epochs": 1}, api_name="/train")
+
+
+def test_launch_options_default_to_this_machine_only(monkeypatch):
+    import argparse
+
+    from aelab.errors import AelabError
+    from aelab.ui.launcher import add_arguments, port_from
+
+    parse = add_arguments(argparse.ArgumentParser()).parse_args
+    monkeypatch.delenv("AELAB_PORT", raising=False)
+    args = parse([])
+    assert (args.host, args.share, port_from(args)) == ("127.0.0.1", False, 7860)
+    monkeypatch.setenv("AELAB_PORT", "8123")
+    assert port_from(parse([])) == 8123 and port_from(parse(["--port", "9000"])) == 9000
+    monkeypatch.setenv("AELAB_PORT", "eighty")
+    with pytest.raises(AelabError, match="AELAB_PORT"):
+        port_from(parse([]))

@@ -1,0 +1,152 @@
+"""The lab in a real browser: Playwright drives Debian's Chromium against launch.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{CHROMIUM} is missing; the browser tests must run in CI", pytrace=False)
+    pytest.skip(
+        f"{CHROMIUM} is missing (apt install chromium); browser tests skipped",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+from aelab.plugins import get_model  # noqa: E402
+from aelab.ui.devserver import LabServer  # noqa: E402
+
+TIMEOUT = 60_000  # ms; generous because the machine is shared
+EPOCHS = 12  # long enough (seconds) to watch the page update while it trains
+expect.set_options(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab_browser")
+    env = {"AELAB_RUNS_DIR": str(root / "runs"), "AELAB_EXPORTS_DIR": str(root / "exports")}
+    with LabServer(env, log=root / "server.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(lab, browser):
+    """A fresh tab (a fresh gradio session) on the lab, once its controls are generated."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    pg.goto(lab.url)
+    expect(pg.locator("#architecture")).to_contain_text("parameters")
+    yield pg
+    context.close()
+
+
+def set_number(page, elem_id: str, value: str) -> None:
+    """Type into a slider's or number's box and commit it, as a person would."""
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(value)
+    box.press("Enter")
+    box.blur()
+
+
+def set_epochs(page, n: int) -> None:
+    page.get_by_text("Training settings").click()
+    set_number(page, "train-epochs", str(n))
+    expect(page.locator("#architecture")).to_contain_text(f"{n} epoch(s)")
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_build_train_watch_and_export(page):
+    denoising = get_model("denoising")
+    choose(page, "model", denoising.name)
+    # The controls are rebuilt from the denoising model's schema, with its defaults.
+    expect(page.locator("#denoising-corruption")).to_be_visible()
+    expect(page.locator("#denoising-noise input[type=number]")).to_have_value("0.3")
+    expect(page.get_by_text(denoising.description)).to_be_visible()
+    set_number(page, "denoising-code_size", "2")
+    arch = page.locator("#architecture")
+    expect(arch).to_contain_text("code 2 units")
+    expect(arch).to_contain_text("undercomplete")
+    set_epochs(page, EPOCHS)
+
+    page.locator("#train").click()
+    status = page.locator("#status")
+    expect(status).to_contain_text(re.compile(rf"Epoch \d+/{EPOCHS}"))
+    grid = page.locator("#grid img")
+    expect(grid).to_be_visible()
+    first_grid = grid.get_attribute("src")
+    first_plot = page.locator("#loss-plot").screenshot()
+    expect(status).to_contain_text(f"Finished after {EPOCHS} epoch(s)", timeout=180_000)
+    expect(page.locator("#loss-plot canvas, #loss-plot svg").first).to_be_visible()
+    assert grid.get_attribute("src") != first_grid  # the reconstructions were redrawn
+    assert page.locator("#loss-plot").screenshot() != first_plot  # the curves grew
+    run_id = page.locator("#run-id textarea, #run-id input").first.input_value()
+    assert run_id.startswith("denoising-")
+
+    page.get_by_role("tab", name="4 · Export").click()
+    page.locator("#export").click()
+    expect(page.locator("#export-report")).to_contain_text(f"Exported run {run_id}")
+    expect(page.locator("#export-report")).to_contain_text("max abs diff")
+    link = page.locator("#export-files a[download$='.zip']").first
+    with page.expect_download() as info:
+        link.click()
+    saved = Path(info.value.path())
+    with zipfile.ZipFile(saved) as zf:
+        names = set(zf.namelist())
+    assert {"autoencoder.onnx", "encoder.onnx", "decoder.onnx", "manifest.json"} <= names
+
+
+def test_stop_in_the_middle_keeps_the_run(page):
+    set_number(page, "autoencoder-code_size", "4")
+    expect(page.locator("#architecture")).to_contain_text("code 4 units")
+    set_epochs(page, 400)
+    page.locator("#train").click()
+    status = page.locator("#status")
+    expect(status).to_contain_text(re.compile(r"Epoch \d+/400"))
+    page.locator("#stop").click()
+    expect(status).to_contain_text("Stopped after", timeout=30_000)
+    expect(status).to_contain_text("saved")
+    done = re.search(r"Stopped after (\d+) epoch", status.inner_text())
+    assert done and int(done.group(1)) < 400
+
+
+def test_a_bad_value_shows_a_message_not_a_traceback(page):
+    nodes = page.locator("#autoencoder-nodes textarea, #autoencoder-nodes input").first
+    nodes.fill("[64, lots]")
+    nodes.blur()
+    expect(page.locator("#architecture")).to_contain_text("Cannot build this model")
+    page.locator("#train").click()
+    toast = page.get_by_text("must be a whole number or a list of whole numbers")
+    expect(toast.first).to_be_visible()
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    # The server is still there: fixing the value builds again.
+    nodes.fill("64")
+    nodes.blur()
+    expect(page.locator("#architecture")).to_contain_text("parameters")
