@@ -242,110 +242,123 @@ def train(
     epochs_done = 0
     t_start = time.perf_counter()
     step_names = list(optimizers.items())
-    for epoch in range(first_epoch, first_epoch + config.epochs):
-        perm = torch.randperm(n, generator=shuffle).to(device)
-        rows: list[dict[str, float]] = []
-        t0 = time.perf_counter()
-        for i in range(0, n, bs):
-            batch = x_train[perm[i : i + bs]]
-            extra = {} if y_train is None else {"y": y_train[perm[i : i + bs]]}
-            step_losses: dict[str, float] = {}
-            total = 0.0
-            for name, opt in step_names:
-                opt.zero_grad(set_to_none=True)
-                terms = model.training_step(batch, name, **extra)
-                loss = terms["loss"]
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    status = "diverged"
+
+    def persist(final_status: str) -> str | None:
+        """Write the run (weights, optimizer state, history) unless saving is off."""
+        if not save:
+            return None
+        model.eval()
+        folder = runs_mod.save_run(
+            run_id,
+            spec,
+            params,
+            config,
+            model,
+            optimizers,
+            history,
+            data.meta(),
+            runs_dir=runs_dir,
+            status=final_status,
+        )
+        return str(folder)
+
+    try:
+        for epoch in range(first_epoch, first_epoch + config.epochs):
+            perm = torch.randperm(n, generator=shuffle).to(device)
+            rows: list[dict[str, float]] = []
+            t0 = time.perf_counter()
+            for i in range(0, n, bs):
+                batch = x_train[perm[i : i + bs]]
+                extra = {} if y_train is None else {"y": y_train[perm[i : i + bs]]}
+                step_losses: dict[str, float] = {}
+                total = 0.0
+                for name, opt in step_names:
+                    opt.zero_grad(set_to_none=True)
+                    terms = model.training_step(batch, name, **extra)
+                    loss = terms["loss"]
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        status = "diverged"
+                        break
+                    loss.backward()
+                    opt.step()
+                    total += value
+                    for k, v in terms.items():
+                        if k != "loss":
+                            step_losses[k] = float(v.detach())
+                if status == "diverged":
+                    bad = [k for k, v in terms.items() if not math.isfinite(float(v.detach()))]
+                    message = (
+                        f"Training stopped at epoch {epoch}, step {gstep + 1}: the {', '.join(bad) or 'loss'} "
+                        "loss became NaN or infinite; the last good weights were kept. "
+                        "Try a lower learning rate."
+                    )
                     break
-                loss.backward()
-                opt.step()
-                total += value
-                for k, v in terms.items():
-                    if k != "loss":
-                        step_losses[k] = float(v.detach())
+                step_losses["total"] = total
+                rows.append(step_losses)
+                gstep += 1
+                seen += len(batch)
+                if step_every and gstep % step_every == 0:
+                    elapsed_train = train_time + time.perf_counter() - t0
+                    yield Step(
+                        epoch,
+                        gstep,
+                        step_losses,
+                        seen / max(elapsed_train, 1e-9),
+                        time.perf_counter() - t_start,
+                    )
+                if stop is not None and stop.is_set():
+                    status = "stopped"
+                    message = f"Training stopped by request during epoch {epoch}."
+                    break
+            train_time += time.perf_counter() - t0
             if status == "diverged":
-                bad = [k for k, v in terms.items() if not math.isfinite(float(v.detach()))]
-                message = (
-                    f"Training stopped at epoch {epoch}, step {gstep + 1}: the {', '.join(bad) or 'loss'} "
-                    "loss became NaN or infinite; the last good weights were kept. "
-                    "Try a lower learning rate."
-                )
+                if not all(torch.isfinite(p).all() for p in model.parameters()):
+                    model.load_state_dict(good_state)
                 break
-            step_losses["total"] = total
-            rows.append(step_losses)
-            gstep += 1
-            seen += len(batch)
-            if step_every and gstep % step_every == 0:
-                elapsed_train = train_time + time.perf_counter() - t0
-                yield Step(
+            if rows:
+                last_losses = _mean(rows)
+                val_losses = evaluate(model, x_val, y=y_val) if x_val is not None else {}
+                if not _finite(last_losses) or not _finite(val_losses):
+                    status = "diverged"
+                    message = (
+                        f"Training stopped after epoch {epoch}: the loss became NaN or infinite; "
+                        "the last good weights were kept. Try a lower learning rate."
+                    )
+                    model.load_state_dict(good_state)
+                    break
+                good_state = copy.deepcopy(model.state_dict())
+                epochs_done += 1
+                sps = seen / max(train_time, 1e-9)
+                history.append(
+                    {
+                        "epoch": epoch,
+                        "losses": last_losses,
+                        "val_losses": val_losses,
+                        "samples_per_s": sps,
+                        "elapsed": time.perf_counter() - t_start,
+                    }
+                )
+                yield Epoch(
                     epoch,
-                    gstep,
-                    step_losses,
-                    seen / max(elapsed_train, 1e-9),
+                    first_epoch + config.epochs - 1,
+                    last_losses,
+                    val_losses,
+                    sps,
                     time.perf_counter() - t_start,
                 )
-            if stop is not None and stop.is_set():
-                status = "stopped"
-                message = f"Training stopped by request during epoch {epoch}."
+            if status == "stopped":
                 break
-        train_time += time.perf_counter() - t0
-        if status == "diverged":
-            if not all(torch.isfinite(p).all() for p in model.parameters()):
-                model.load_state_dict(good_state)
-            break
-        if rows:
-            last_losses = _mean(rows)
-            val_losses = evaluate(model, x_val, y=y_val) if x_val is not None else {}
-            if not _finite(last_losses) or not _finite(val_losses):
-                status = "diverged"
-                message = (
-                    f"Training stopped after epoch {epoch}: the loss became NaN or infinite; "
-                    "the last good weights were kept. Try a lower learning rate."
-                )
-                model.load_state_dict(good_state)
-                break
-            good_state = copy.deepcopy(model.state_dict())
-            epochs_done += 1
-            sps = seen / max(train_time, 1e-9)
-            history.append(
-                {
-                    "epoch": epoch,
-                    "losses": last_losses,
-                    "val_losses": val_losses,
-                    "samples_per_s": sps,
-                    "elapsed": time.perf_counter() - t_start,
-                }
-            )
-            yield Epoch(
-                epoch,
-                first_epoch + config.epochs - 1,
-                last_losses,
-                val_losses,
-                sps,
-                time.perf_counter() - t_start,
-            )
-        if status == "stopped":
-            break
+
+    except (GeneratorExit, KeyboardInterrupt):
+        # The consumer went away (a closed browser tab, Ctrl-C): keep what was learned so far.
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            model.load_state_dict(good_state)
+        persist("interrupted")
+        raise
 
     model.eval()
-    run_dir = None
-    if save:
-        run_dir = str(
-            runs_mod.save_run(
-                run_id,
-                spec,
-                params,
-                config,
-                model,
-                optimizers,
-                history,
-                data.meta(),
-                runs_dir=runs_dir,
-                status=status,
-            )
-        )
+    run_dir = persist(status)
     yield Done(
         run_id,
         run_dir,

@@ -170,6 +170,18 @@ def _register(spec):
     return register_models
 
 
+def test_abandoned_training_still_saves_what_was_learned(digits):
+    spec = get_model("autoencoder")
+    events = train(spec, {"code_size": 8}, digits, {"epochs": 50})
+    for ev in events:
+        if isinstance(ev, Epoch) and ev.epoch == 2:
+            break
+    events.close()  # what gradio does when the browser tab goes away
+    (run,) = list_runs()
+    assert run["status"] == "interrupted" and run["epochs"] == 2
+    assert load_run(run["run_id"]).final_val_losses == ev.val_losses
+
+
 def test_validation_uses_clean_inputs(digits):
     spec = get_model("autoencoder")
     _, done = run_to_end(
