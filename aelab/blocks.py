@@ -354,16 +354,35 @@ class ReconstructionAutoencoder(Model):
         logits = self.decode_logits(z)
         return logits if self.output == "linear" else torch.sigmoid(logits)
 
+    def __init__(self, params: Params, sample_shape: tuple[int, ...]):
+        super().__init__(params, sample_shape)
+        # Read the regularisers once: params are fixed after build, and getattr on a pydantic
+        # model that lacks a field raises (and formats) an exception, on every training step.
+        self.reg = {
+            name: getattr(params, name, default)
+            for name, default in (
+                ("corruption", "gaussian"),
+                ("noise_mean", 0.0),
+                ("corrupt_fraction", 0.0),
+                ("l1_weight", 0.0),
+                ("kl_weight", 0.0),
+                ("sparsity_target", 0.05),
+                ("contractive_weight", 0.0),
+            )
+        }
+        r = self.reg
+        gaussian = r["corruption"] == "gaussian"
+        self.corrupts = (
+            (params.noise > 0 or r["noise_mean"] != 0) if gaussian else r["corrupt_fraction"] > 0
+        )
+
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         """Training-time corruption of the input (Gaussian noise at the noise level by default)."""
-        p = self.params
-        kind = getattr(p, "corruption", "gaussian")
-        if kind == "gaussian" and p.noise == 0 and getattr(p, "noise_mean", 0.0) == 0:
+        if not self.corrupts:
             return x
-        if kind != "gaussian" and getattr(p, "corrupt_fraction", 0.0) == 0:
-            return x
+        r = self.reg
         return corrupt(
-            x, kind, p.noise, getattr(p, "noise_mean", 0.0), getattr(p, "corrupt_fraction", 0.0)
+            x, r["corruption"], self.params.noise, r["noise_mean"], r["corrupt_fraction"]
         )
 
     def jacobian_sq(self, x_in: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
@@ -372,19 +391,19 @@ class ReconstructionAutoencoder(Model):
 
     def penalty(self, x_in: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Extra loss terms from whichever regularisers the params switch on."""
-        p = self.params
+        r = self.reg
         terms: dict[str, torch.Tensor] = {}
-        if getattr(p, "l1_weight", 0.0) > 0:
-            terms["l1"] = p.l1_weight * l1_penalty(z)
-        if getattr(p, "kl_weight", 0.0) > 0:
-            terms["sparsity_kl"] = p.kl_weight * kl_sparsity(z, p.sparsity_target)
-        if getattr(p, "contractive_weight", 0.0) > 0:
-            terms["contractive"] = p.contractive_weight * self.jacobian_sq(x_in, True).mean()
+        if r["l1_weight"] > 0:
+            terms["l1"] = r["l1_weight"] * l1_penalty(z)
+        if r["kl_weight"] > 0:
+            terms["sparsity_kl"] = r["kl_weight"] * kl_sparsity(z, r["sparsity_target"])
+        if r["contractive_weight"] > 0:
+            terms["contractive"] = r["contractive_weight"] * self.jacobian_sq(x_in, True).mean()
         return terms
 
     def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
         x_in = self.corrupt(x) if self.training else x
-        if getattr(self.params, "contractive_weight", 0.0) > 0:
+        if self.reg["contractive_weight"] > 0:
             x_in = x_in.detach().requires_grad_(True)  # the penalty differentiates the code by x
         z = self.encode(x_in)
         recon = reconstruction_loss(self.decode_logits(z), x, self.params.loss, self.output)
@@ -431,7 +450,9 @@ class MLPAutoencoder(ReconstructionAutoencoder):
         return (self._code,)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.code_act(self.encoder(x.reshape(x.shape[0], -1)))
+        z = self.encoder(x.reshape(x.shape[0], -1))
+        # A linear code skips the Identity module: one call less on every step.
+        return z if self.code_activation is None else self.code_act(z)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).reshape(z.shape[0], *self.sample_shape)

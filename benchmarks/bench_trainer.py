@@ -129,7 +129,7 @@ def ae_vs_pca(code_sizes: list[int], epochs: int) -> list[dict[str, float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--pca-epochs", type=int, default=150)
