@@ -15,16 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aelab.plugins import get_model  # noqa: E402
-from aelab.ui.devserver import LabServer  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from aelab.ui.devserver import ARGS, CHROMIUM, LabServer  # noqa: E402
 
 
 def set_number(page, elem_id: str, value: str) -> None:

@@ -9,14 +9,7 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from aelab.ui.devserver import ARGS, CHROMIUM, LabServer
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI", "").lower() == "true":
@@ -29,7 +22,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 from aelab.plugins import get_model  # noqa: E402
-from aelab.ui.devserver import LabServer  # noqa: E402
 
 TIMEOUT = 60_000  # ms; generous because the machine is shared
 # Far more epochs than any machine finishes before the test stops it: watching the page update

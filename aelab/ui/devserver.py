@@ -13,6 +13,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Debian's Chromium and the flags it needs on a closed network (Playwright cannot download
+# browsers here); used by the browser tests and scripts/screenshot.py.
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
