@@ -221,3 +221,48 @@ def test_launch_options_default_to_this_machine_only(monkeypatch):
     monkeypatch.setenv("AELAB_PORT", "eighty")
     with pytest.raises(AelabError, match="AELAB_PORT"):
         port_from(parse([]))
+
+
+def test_uploads_over_the_limit_are_refused(tmp_path):
+    import httpx
+
+    root = tmp_path / "limited"
+    env = {"AELAB_RUNS_DIR": str(root / "runs"), "AELAB_EXPORTS_DIR": str(root / "exports")}
+    with LabServer(env, args=["--max-upload-mb", "0.05"]) as server:
+        url = server.url + "gradio_api/upload"
+        small, big = b"x" * 10_000, b"x" * 200_000  # 10 kB and 200 kB against a 50 kB limit
+        ok = httpx.post(url, files={"files": ("small.csv", small)}, timeout=30)
+        refused = httpx.post(url, files={"files": ("big.csv", big)}, timeout=30)
+        assert ok.status_code == 200
+        assert refused.status_code == 413 and "maximum allowed size" in refused.text
+        assert httpx.get(server.url, timeout=30).status_code == 200  # still serving
+
+
+@pytest.mark.parametrize("case", ["port taken", "bad upload limit"])
+def test_start_up_errors_are_one_line(case, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from aelab.ui.devserver import ROOT
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        extra = ["--max-upload-mb", "0"] if case == "bad upload limit" else []
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "launch.py"), "--no-browser", "--port", port, *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "AELAB_RUNS_DIR": str(tmp_path)},
+        )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    expected = (
+        "--max-upload-mb must be a positive" if extra else f"Cannot serve on 127.0.0.1:{port}"
+    )
+    assert line.startswith("error: ") and expected in line

@@ -51,7 +51,10 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 
 class LabServer:
     """``python launch.py`` on a free port with the given environment; a context manager."""
 
-    def __init__(self, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, log: Path | None = None, args: list[str] = ()
+    ) -> None:
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
@@ -61,7 +64,14 @@ class LabServer:
     def __enter__(self) -> LabServer:
         out = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "launch.py"), "--port", str(self.port), "--no-browser"],
+            [
+                sys.executable,
+                str(ROOT / "launch.py"),
+                "--port",
+                str(self.port),
+                "--no-browser",
+                *self.args,
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=out,

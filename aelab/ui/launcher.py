@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from ..errors import AelabError
+
 DEFAULT_PORT = 7860
 DEFAULT_MAX_UPLOAD_MB = 200  # uploads larger than this are refused by the server itself
 
@@ -49,8 +51,6 @@ def port_from(args: argparse.Namespace) -> int:
     try:
         return int(text)
     except ValueError:
-        from ..errors import AelabError
-
         raise AelabError(f"AELAB_PORT must be a port number, not '{text}'.") from None
 
 
@@ -61,30 +61,39 @@ def serve(args: argparse.Namespace) -> int:
     if args.runs_dir:
         os.environ["AELAB_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
     port = port_from(args)
+    if not args.max_upload_mb > 0:
+        raise AelabError(
+            f"--max-upload-mb must be a positive size in MB, not {args.max_upload_mb}."
+        )
     from ..export import exports_root
     from .app import build_app
 
     demo = build_app()
     exports = exports_root().resolve()
     exports.mkdir(parents=True, exist_ok=True)
-    demo.launch(
-        server_name=args.host,
-        server_port=port,
-        share=bool(args.share),
-        inbrowser=not args.no_browser,
-        max_file_size=f"{args.max_upload_mb}mb",
-        allowed_paths=[str(exports)],  # exported files are offered for download from here
-        footer_links=["api", "gradio"],
-        show_error=True,
-    )
+    try:
+        demo.launch(
+            server_name=args.host,
+            server_port=port,
+            share=bool(args.share),
+            inbrowser=not args.no_browser,
+            # Bytes as an int: gradio's size parser reads "50.0mb" as the unit ".0mb" and fails.
+            max_file_size=int(args.max_upload_mb * 1024 * 1024),
+            allowed_paths=[str(exports)],  # exported files are offered for download from here
+            footer_links=["api", "gradio"],
+            show_error=True,
+        )
+    except OSError as exc:  # a port that is taken: one sentence, not gradio's traceback
+        raise AelabError(
+            f"Cannot serve on {args.host}:{port}: it is in use or not available; "
+            "choose another port with --port or AELAB_PORT."
+        ) from exc
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of launch.py: errors are one line, not a traceback."""
     import sys
-
-    from ..errors import AelabError
 
     parser = argparse.ArgumentParser(prog="launch.py", description="Open the aelab lab.")
     args = add_arguments(parser).parse_args(argv)
