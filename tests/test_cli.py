@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from aelab.cli import main
+from aelab.plugins import get_models
 
 
 def run_cli(args, capsys):
@@ -152,3 +154,51 @@ def test_eval_passes_labels_to_a_conditional_model(capsys):
     assert code == 0, err
     losses = json.loads(out)["losses"]
     assert losses["total"] > 0 and "kl" in losses
+
+
+@pytest.fixture(scope="module")
+def png_folder(tmp_path_factory):
+    """32 RGB 12×12 PNGs in two class sub-folders: bright squares and dark rings."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("pngs")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:12, :12]
+    for cls in ("squares", "rings"):
+        (root / cls).mkdir()
+        for i in range(16):
+            cx, cy = rng.integers(4, 8, size=2)
+            if cls == "squares":
+                mask = (abs(xx - cx) < 3) & (abs(yy - cy) < 3)
+            else:
+                mask = abs(np.hypot(xx - cx, yy - cy) - 3) < 1
+            img = np.zeros((12, 12, 3), np.uint8)
+            img[mask] = rng.integers(120, 255, size=3)
+            Image.fromarray(img).save(root / cls / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("model_id", sorted(get_models()))
+def test_every_model_trains_on_an_image_folder(model_id, png_folder, capsys):
+    code, out, err = run_cli(
+        [
+            "train",
+            model_id,
+            "--data",
+            str(png_folder),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "-o",
+            "code_size",
+            "4" if model_id != "overcomplete" else "0",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    last = json.loads(out.splitlines()[-1])
+    assert last["status"] == "completed" and math.isfinite(last["losses"]["total"])
+    start = json.loads(out.splitlines()[0])
+    assert start["event"] == "start" and start["n_train"] + start["n_val"] == 32
