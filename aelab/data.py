@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import loaders, plugins
+from . import image_loaders, loaders, plugins
 from .errors import AelabError, DataError
 
 DEFAULT_DATASET = "digits"
@@ -258,9 +258,9 @@ def _file_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz", ".csv"):
         return suffix
-    if loaders.is_idx_name(path.name):
+    if image_loaders.is_idx_name(path.name):
         return "idx"
-    if suffix in loaders.IMAGE_EXTS:
+    if suffix in image_loaders.IMAGE_EXTS:
         raise DataError(
             f"{path}: is a single image, but a dataset needs many; put the images in a folder "
             "and pass the folder."
@@ -283,7 +283,7 @@ def _load_path(
     if not path.exists():
         raise DataError(_not_found(text, names))
     if path.is_dir():
-        raw = loaders.read_image_folder(path, image_size, grayscale)
+        raw = image_loaders.read_image_folder(path, image_size, grayscale)
     else:
         fmt = _file_format(path)
         nbytes = path.stat().st_size
@@ -297,7 +297,7 @@ def _load_path(
         elif fmt == ".csv":
             raw = loaders.read_csv(path, label_column)
         else:
-            raw = loaders.read_idx(path)
+            raw = image_loaders.read_idx(path)
     return _finish(raw, path)
 
 
@@ -343,5 +343,5 @@ def _adjust_images(dataset: Dataset, image_size: int | None, grayscale: bool | N
     elif grayscale is False and x.shape[1] == 1:
         x = np.repeat(x, 3, axis=1)
     if image_size is not None and x.shape[2:] != (image_size, image_size):
-        x = np.clip(loaders.resize_images(x, image_size), 0.0, 1.0)
+        x = np.clip(image_loaders.resize_images(x, image_size), 0.0, 1.0)
     return dataset if x is dataset.x else replace(dataset, x=x)
