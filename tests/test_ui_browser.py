@@ -133,6 +133,7 @@ def test_stop_in_the_middle_keeps_the_run(page):
     status = page.locator("#status")
     expect(status).to_contain_text(re.compile(rf"Epoch \d+/{EPOCHS}"))
     page.locator("#stop").click()
+    expect(page.locator("#stop-note")).to_contain_text("Stop requested")
     expect(status).to_contain_text("Stopped after", timeout=30_000)
     expect(status).to_contain_text("saved")
     done = re.search(r"Stopped after (\d+) epoch", status.inner_text())

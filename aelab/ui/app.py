@@ -80,6 +80,9 @@ def build_app() -> gr.Blocks:
                     train_btn = gr.Button("Train", variant="primary", elem_id="train")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
                     continue_btn = gr.Button("Continue training", elem_id="continue")
+                # The training stream alone writes #status; Stop acknowledges in its own note, or
+                # its reply could arrive after the final "Stopped" update and overwrite it.
+                stop_note = gr.Markdown("", elem_id="stop-note")
                 status = gr.Markdown("Press **Train** to start.", elem_id="status")
                 loss_plot = gr.LinePlot(
                     None,
@@ -271,10 +274,12 @@ def build_app() -> gr.Blocks:
         stop_btn.click(
             guarded(training.stop_training),
             [session],
-            [status],
+            [stop_note],
             api_name="stop",
             concurrency_limit=None,
         )
+        for button in (train_btn, continue_btn):
+            button.click(lambda: "", None, [stop_note], api_visibility="private", queue=False)
         for event in (train_event, continue_event):
             event.then(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
 

@@ -235,7 +235,7 @@ def stop_training(session: LabSession) -> str:
     if not session.training or session.stop is None:
         return "Nothing is training in this tab."
     session.stop.set()
-    return "**Stopping** after the current step; what was learned is kept and saved."
+    return "Stop requested: training ends after the current step and the run is saved."
 
 
 def run_choices() -> list[tuple[str, str]]:
