@@ -249,8 +249,10 @@ class ExportedModel:
     def run(self, graph: str, x: Any, preprocess: bool = False) -> dict[str, np.ndarray]:
         """Run one graph on a batch and return every output by name."""
         arr = self.prepare(graph, x, preprocess)
-        outs = self._sessions[graph].run(None, {self._entries[graph]["input"]["name"]: arr})
-        return dict(zip(self._outputs[graph], outs))
+        # Naming the outputs saves onnxruntime looking them up on every call.
+        names = self._outputs[graph]
+        outs = self._sessions[graph].run(names, {self._entries[graph]["input"]["name"]: arr})
+        return dict(zip(names, outs))
 
     def _first(self, graph: str, x: Any, preprocess: bool = False) -> np.ndarray:
         return next(iter(self.run(graph, x, preprocess).values()))

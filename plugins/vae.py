@@ -111,7 +111,8 @@ class VAE(Model):
         return self.decoder(z).reshape(z.shape[0], *self.sample_shape)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decode_logits(z))
+        # Sigmoid before the reshape, so onnxruntime fuses it into the last Gemm.
+        return torch.sigmoid(self.decoder(z)).reshape(z.shape[0], *self.sample_shape)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         z = torch.randn(
