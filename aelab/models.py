@@ -30,19 +30,29 @@ class GraphSpec:
     input_note: str | None = None
 
 
+def _fused(params: list[torch.Tensor]) -> dict[str, bool]:
+    """``fused=True`` where torch has a fused kernel for these tensors: one kernel per step
+    instead of about fifteen per tensor. On CPU, Adam's step over the default autoencoder's 12
+    tensors drops from ~330 µs to ~95 µs (most of a training step's time otherwise)."""
+    devices = {p.device.type for p in params}
+    ok = len(devices) == 1 and devices <= {"cpu", "cuda"}
+    return {"fused": True} if ok and all(p.dtype.is_floating_point for p in params) else {}
+
+
 def make_optimizer(
     config: TrainConfig, parameters: Any, lr: float | None = None
 ) -> torch.optim.Optimizer:
-    """The optimizer named in the training settings, over these parameters."""
+    """The optimizer named in the training settings, over these parameters (fused kernels where
+    torch has them for the parameters' device; RMSprop has none)."""
     lr = config.lr if lr is None else lr
     params = [p for p in parameters if p.requires_grad]
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, **_fused(params))
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr)
+        return torch.optim.AdamW(params, lr=lr, **_fused(params))
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, **_fused(params))
 
 
 class Model(nn.Module):

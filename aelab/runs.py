@@ -89,6 +89,9 @@ def optimizer_tensors(
     return _tensors(tensors), meta
 
 
+IMPLEMENTATION_KEYS = ("fused", "foreach", "capturable", "differentiable")
+
+
 def load_optimizer_state(
     optimizers: dict[str, torch.optim.Optimizer], saved: dict[str, Any]
 ) -> None:
@@ -104,9 +107,14 @@ def load_optimizer_state(
             entry.update({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
             state[int(idx)] = entry
         groups = meta[name]["param_groups"]
-        for g in groups:
+        for g, current in zip(groups, opt.param_groups):
             if g.get("betas") is not None:
                 g["betas"] = tuple(g["betas"])
+            # Which kernel runs the step is this machine's choice, not part of the state: a run
+            # saved by an older aelab (or on another device) resumes with today's fused kernels.
+            for key in IMPLEMENTATION_KEYS:
+                if key in current:
+                    g[key] = current[key]
         try:
             opt.load_state_dict({"state": state, "param_groups": groups})
         except (ValueError, KeyError) as exc:

@@ -115,9 +115,24 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
-def _snapshot(model: Model) -> dict[str, torch.Tensor]:
-    """A copy of the weights to fall back on (a tensor clone: deepcopy costs 10× more)."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+class _Snapshot:
+    """The last good weights, to fall back on when a loss turns NaN.
+
+    The copies are made once and refreshed in place each epoch: no allocation per epoch (fresh
+    clones cost about 1% of a small model's training time; a deepcopy 10× more).
+    """
+
+    def __init__(self, model: Model):
+        self.live = model.state_dict()  # detached views that follow the weights as they train
+        self.saved = {k: v.clone() for k, v in self.live.items()}
+
+    @torch.no_grad()
+    def take(self) -> None:
+        for k, v in self.live.items():
+            self.saved[k].copy_(v)
+
+    def restore(self, model: Model) -> None:
+        model.load_state_dict(self.saved)
 
 
 def _finite(values: dict[str, float]) -> bool:
@@ -237,7 +252,7 @@ def train(
     )
 
     status, message = "completed", ""
-    good_state = _snapshot(model)
+    good_state = _Snapshot(model)
     train_time = 0.0
     seen = 0
     gstep = (first_epoch - 1) * steps_per_epoch
@@ -319,7 +334,7 @@ def train(
             train_time += time.perf_counter() - t0
             if status == "diverged":
                 if not all(torch.isfinite(p).all() for p in model.parameters()):
-                    model.load_state_dict(good_state)
+                    good_state.restore(model)
                 break
             if rows:
                 last_losses = _mean(rows)
@@ -330,9 +345,9 @@ def train(
                         f"Training stopped after epoch {epoch}: the loss became NaN or infinite; "
                         "the last good weights were kept. Try a lower learning rate."
                     )
-                    model.load_state_dict(good_state)
+                    good_state.restore(model)
                     break
-                good_state = _snapshot(model)
+                good_state.take()
                 epochs_done += 1
                 sps = seen / max(train_time, 1e-9)
                 history.append(
@@ -358,7 +373,7 @@ def train(
     except (GeneratorExit, KeyboardInterrupt):
         # The consumer went away (a closed browser tab, Ctrl-C): keep what was learned so far.
         if not all(torch.isfinite(p).all() for p in model.parameters()):
-            model.load_state_dict(good_state)
+            good_state.restore(model)
         persist("interrupted")
         raise
 

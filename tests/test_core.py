@@ -14,10 +14,10 @@ from aelab.blocks import MLPAutoencoder
 from aelab.data import load_data
 from aelab.errors import ParamsError, RunError
 from aelab.hookspecs import hookimpl
-from aelab.models import ModelSpec
+from aelab.models import ModelSpec, make_optimizer
 from aelab.params import Params, TrainConfig, coerce_option, validate
 from aelab.plugins import get_model
-from aelab.runs import list_runs, load_run
+from aelab.runs import list_runs, load_optimizer_state, load_run, optimizer_tensors
 from aelab.train import Done, Epoch, Start, Step, StopSignal, evaluate, pick_device, train
 
 
@@ -137,9 +137,12 @@ class _Poisoned(MLPAutoencoder):
     """Fills its weights with NaN at its 20th step, as an exploding update would."""
 
     calls = 0
+    epoch_one: dict[str, torch.Tensor] = {}
 
     def training_step(self, x, optimizer):
         type(self).calls += 1
+        if type(self).calls == 13:  # epoch 2's first step: the weights epoch 1 ended with
+            type(self).epoch_one = {k: v.clone() for k, v in self.state_dict().items()}
         if type(self).calls == 20:
             with torch.no_grad():
                 self.encoder[0].weight.fill_(float("nan"))
@@ -154,7 +157,8 @@ def test_nan_loss_stops_with_message_and_keeps_good_weights(digits, fresh_plugin
     assert done.status == "diverged"
     assert "NaN or infinite" in done.message and "last good weights" in done.message
     assert [e.epoch for e in events if isinstance(e, Epoch)] == [1]  # 12 steps per epoch
-    assert all(torch.isfinite(p).all() for p in done.model.parameters())
+    kept = done.model.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in _Poisoned.epoch_one.items())
     fresh_plugins.pm.register(types.SimpleNamespace(register_models=_register(spec)), "poison")
     fresh_plugins.invalidate()
     run = load_run(done.run_id)
@@ -219,6 +223,25 @@ def test_run_round_trip_and_resume(digits, tmp_path):
     assert [h["epoch"] for h in again.history] == [1, 2, 3, 4]
     assert again.final_val_losses["total"] < run.final_val_losses["total"]
     assert [r["run_id"] for r in list_runs()] == [done.run_id]
+
+
+def test_optimizers_use_fused_kernels_and_old_state_resumes_with_them():
+    config = TrainConfig()
+    model = get_model("autoencoder").build(None, (1, 8, 8), "image")
+    assert config.optimizer == "adam"
+    fused = make_optimizer(config, model.parameters())
+    assert fused.param_groups[0]["fused"] is True
+    # State saved by a step with torch's default (foreach) Adam, as runs from before this change.
+    old = torch.optim.Adam(model.parameters(), lr=config.lr)
+    model.reconstruct(torch.rand(4, 1, 8, 8)).sum().backward()
+    old.step()
+    tensors, meta = optimizer_tensors({"model": old})
+    assert meta["model"]["param_groups"][0]["fused"] is None
+    load_optimizer_state({"model": fused}, {"tensors": tensors, "meta": meta})
+    assert fused.param_groups[0]["fused"] is True  # the kernel choice is not taken from the file
+    first = next(iter(model.parameters()))
+    assert torch.equal(fused.state[first]["exp_avg"], old.state[first]["exp_avg"])
+    fused.step()  # and it steps with the loaded state
 
 
 def test_no_temporary_files_left_behind(digits, tmp_path):
