@@ -208,14 +208,22 @@ def kl_sparsity(z: torch.Tensor, rho: float, eps: float = 1e-6) -> torch.Tensor:
 def jacobian_frobenius_sq(
     f: nn.Module | object, x: torch.Tensor, create_graph: bool = False
 ) -> torch.Tensor:
-    """Per-sample ‖∂f(x)/∂x‖²_F by autograd, one backward pass per code unit."""
-    x = x.detach().requires_grad_(True) if not x.requires_grad else x
-    z = f(x)  # type: ignore[operator]
-    total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-    for j in range(z.shape[1]):
-        (g,) = torch.autograd.grad(z[:, j].sum(), x, create_graph=create_graph, retain_graph=True)
-        total = total + g.pow(2).flatten(1).sum(1)
-    return total
+    """Per-sample ‖∂f(x)/∂x‖²_F by autograd, one backward pass per code unit.
+
+    Also under ``torch.no_grad`` (validation): the gradients it needs are taken locally, and no
+    graph is kept for the result then.
+    """
+    create_graph = create_graph and torch.is_grad_enabled()
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True) if not x.requires_grad else x
+        z = f(x)  # type: ignore[operator]
+        total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        for j in range(z.shape[1]):
+            (g,) = torch.autograd.grad(
+                z[:, j].sum(), x, create_graph=create_graph, retain_graph=True
+            )
+            total = total + g.pow(2).flatten(1).sum(1)
+    return total if create_graph else total.detach()
 
 
 def sigmoid_jacobian_sq(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

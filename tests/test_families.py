@@ -153,6 +153,18 @@ def test_contractive_penalty_exact_form_matches_autograd():
     )
 
 
+def test_deeper_contractive_encoder_trains_and_validates_with_its_autograd_penalty(digits):
+    # A hidden layer takes the autograd path, which validation (under no_grad) must run too.
+    data = digits[0]
+    model, done = fit("contractive", {"layers": 1, "nodes": 32, "code_size": 4}, data, epochs=1)
+    assert done.val_losses["contractive"] > 0
+    x = torch.as_tensor(data.x[:8])
+    with torch.no_grad():
+        penalty = model.jacobian_sq(x)
+    torch.testing.assert_close(penalty, jacobian_frobenius_sq(model.encode, x))
+    assert not penalty.requires_grad
+
+
 def test_contractive_lowers_the_jacobian_norm(digits, record_property):
     data, train_set, _, x_test = digits
     shape = {"layers": 0, "code_size": 16}

@@ -66,6 +66,29 @@ def test_build_step_graphs_roundtrip(model_id, kind, tmp_path):
     testing.check_roundtrip(spec, data, tmp_path)
 
 
+def _variant(spec) -> dict:
+    """Params off the defaults: one more (or one fewer) hidden layer, and every regulariser the
+    model has switched on, so each penalty also runs with a deeper network."""
+    schema = spec.params.model_json_schema()["properties"]
+    params: dict = {}
+    if "layers" in schema:
+        default, top = schema["layers"]["default"], schema["layers"].get("maximum", 8)
+        params["layers"] = default + 1 if default + 1 <= top else default - 1
+    if "nodes" in schema:
+        params["nodes"] = 16
+    for key in ("noise", "l1_weight", "kl_weight", "contractive_weight"):
+        if key in schema and not schema[key].get("default"):
+            params[key] = 0.05
+    return params
+
+
+@pytest.mark.parametrize(("model_id", "kind"), CASES)
+def test_build_and_step_off_the_defaults(model_id, kind):
+    spec = get_models()[model_id]
+    model = testing.check_build_and_step(spec, _tiny(kind), _variant(spec))
+    assert model.params.model_dump().items() >= _variant(spec).items()
+
+
 def test_kit_reports_a_broken_graph():
     spec, data = get_models()["autoencoder"], _tiny("image")
     model = testing.build(spec, data)
