@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from aelab.errors import ExportError
-from aelab.export import TOLERANCE, export_model, export_run, exports_root
+from aelab.export import TOLERANCE, allowed_difference, export_model, export_run, exports_root
 from aelab.models import GraphSpec
 from aelab.plugins import get_models
 
@@ -172,6 +172,36 @@ def test_failed_validation_names_graph_and_leaves_nothing(tmp_path):
     with pytest.raises(ExportError, match=r"Graph 'drift'.*differs by \d"):
         _export_fake([("ok", _TwoOutputs(), ["a", "b"]), ("drift", _Drifting(), ["out"])], out)
     assert list(tmp_path.iterdir()) == []  # neither the folder nor its temporary sibling
+
+
+def test_tolerance_is_absolute_within_one_and_relative_beyond():
+    assert allowed_difference(np.array([0.5, -1.0], np.float32)) == TOLERANCE
+    assert allowed_difference(np.array([3.0, -2000.0], np.float32)) == pytest.approx(0.2)
+    # One float32 rounding step at 1000 is 6e-5, at 2000 1.2e-4: inside the relative bound.
+    assert np.spacing(np.float32(2000.0)) < allowed_difference(np.array([2000.0], np.float32))
+
+
+class _Loud(nn.Module):
+    """Logits in the thousands, like a discriminator trained with a very high learning rate."""
+
+    def __init__(self, drift: float = 0.0) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 64)
+        with torch.no_grad():
+            self.lin.weight.mul_(3000.0)
+        self.drift, self.calls = drift, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.lin(x) + self.drift * self.calls
+
+
+def test_large_outputs_validate_against_a_relative_tolerance(tmp_path):
+    result = _export_fake([("loud", _Loud(), ["logit"])], tmp_path / "ok")
+    check = result.manifest["graphs"][0]["validation"]
+    assert check["tolerance"] > TOLERANCE and check["max_abs_diff"] <= check["tolerance"]
+    with pytest.raises(ExportError, match=r"Graph 'loud'.*differs by"):
+        _export_fake([("loud", _Loud(drift=1.0), ["logit"])], tmp_path / "bad")
 
 
 def test_failed_export_keeps_previous_export_intact(tmp_path):
