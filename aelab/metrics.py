@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import jacobian_frobenius_sq, mlp
+from .blocks import mlp
+from .losses import jacobian_frobenius_sq
 
 
 def psnr(estimate: torch.Tensor, clean: torch.Tensor, data_range: float = 1.0) -> float:

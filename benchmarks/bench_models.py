@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from aelab import metrics
-from aelab.blocks import corrupt
 from aelab.data import load_data
+from aelab.losses import corrupt
 from aelab.plugins import get_models
 from aelab.train import Done, train
 

@@ -9,8 +9,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from aelab.blocks import MLPAutoencoder, discriminator_loss, generator_loss, mlp
+from aelab.blocks import MLPAutoencoder, mlp
 from aelab.hookspecs import hookimpl
+from aelab.losses import discriminator_loss, generator_loss
 from aelab.models import ModelSpec, make_optimizer
 from aelab.params import Params, TrainConfig
 

@@ -10,8 +10,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from aelab.blocks import ConvDecoder, ConvEncoder, discriminator_loss, generator_loss, mlp
+from aelab.blocks import ConvDecoder, ConvEncoder, mlp
 from aelab.hookspecs import hookimpl
+from aelab.losses import discriminator_loss, generator_loss
 from aelab.models import GraphSpec, Model, ModelSpec, _Verb, make_optimizer
 from aelab.params import Params, TrainConfig
 

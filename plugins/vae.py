@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from aelab.blocks import interpolate_codes, kl_to_standard_normal, mlp
+from aelab.blocks import interpolate_codes, mlp
 from aelab.hookspecs import hookimpl
+from aelab.losses import kl_to_standard_normal
 from aelab.models import GraphSpec, Model, ModelSpec
 from aelab.params import Params
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from aelab import metrics
-from aelab.blocks import corrupt, jacobian_frobenius_sq, sigmoid_jacobian_sq
 from aelab.data import load_data
+from aelab.losses import corrupt, jacobian_frobenius_sq, sigmoid_jacobian_sq
 from aelab.plugins import get_model
 from aelab.train import Done, train
 

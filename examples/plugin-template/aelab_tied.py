@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from aelab.blocks import reconstruction_loss
 from aelab.hookspecs import hookimpl
+from aelab.losses import reconstruction_loss
 from aelab.models import Model, ModelSpec
 from aelab.params import Params
 
