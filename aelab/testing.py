@@ -219,7 +219,16 @@ def check_roundtrip(spec: ModelSpec, data: Any, tmp_path: str | os.PathLike) -> 
     )
     loaded = runs.load_run(folder).model
     if type(loaded) is not type(model):
-        _fail(spec, f"load_run built a {type(loaded).__name__}, not a {type(model).__name__}.")
+        a, b = type(loaded), type(model)
+        if a.__qualname__ == b.__qualname__:
+            _fail(
+                spec,
+                f"the plugin module was imported twice, as '{a.__module__}' (registered with "
+                f"aelab) and '{b.__module__}' (where this spec comes from), so load_run built the "
+                f"other copy's {a.__qualname__}; install the plugin as a package, or check the "
+                f"registered spec: aelab.plugins.get_model('{spec.id}').",
+            )
+        _fail(spec, f"load_run built a {a.__name__}, not a {b.__name__}.")
     for g_old, g_new in zip(model.graphs(), loaded.graphs()):
         x = _graph_input(g_old)
         with torch.no_grad():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import types
 from pathlib import Path
 
@@ -190,3 +191,44 @@ def test_plugin_template_trains_and_exports_graphs(fresh_plugins, capsys):
     n_untied = sum(p.numel() for p in untied.parameters())
     assert n_tied < 0.55 * n_untied  # one weight matrix per layer, shared by encoder and decoder
     assert [g.name for g in model.graphs()] == ["autoencoder", "encoder", "decoder"]
+
+
+def _readme_block(after: str) -> str:
+    """The first python code block of the README after the line containing ``after``."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rest = text[text.index(after) :]
+    start = rest.index("```python\n") + len("```python\n")
+    return rest[start : rest.index("\n```", start)]
+
+
+def test_readme_plugin_example_installs_and_passes_the_readme_conformance_test(
+    site, tmp_path, monkeypatch
+):
+    """The README's plugin, as printed and installed as a package, is discovered through its
+    entry point, and the README's own conformance test (run here as written) passes on it."""
+    from aelab import plugins
+
+    make_distribution(site, "aelab-tied", "aelab_tied", _readme_block("A complete plugin"))
+    monkeypatch.delitem(sys.modules, "aelab_tied", raising=False)
+    assert plugins.get_model("tied").plugin == "aelab_tied"
+    namespace: dict = {}
+    exec(_readme_block("**Conformance kit.**"), namespace)
+    namespace["test_conformance"](tmp_path / "kit")
+
+
+def test_kit_explains_a_plugin_module_imported_twice(tmp_path, fresh_plugins, monkeypatch):
+    """A drop-in file imported again under its own name makes a second class of the same name."""
+    from aelab import testing
+    from aelab.data import load_data
+
+    folder = tmp_path / "dropin"
+    folder.mkdir()
+    (folder / "aelab_tied.py").write_text(_readme_block("A complete plugin"), encoding="utf-8")
+    fresh_plugins.set_plugins_dir(folder)
+    fresh_plugins.get_model("tied")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delitem(sys.modules, "aelab_tied", raising=False)
+    from aelab_tied import SPEC  # a second copy of the module: not the registered one
+
+    with pytest.raises(AssertionError, match="imported twice"):
+        testing.check_roundtrip(SPEC, load_data("digits").subset(range(32)), tmp_path / "rt")
