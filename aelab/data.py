@@ -26,7 +26,10 @@ _FORMAT_DETAILS = [
         "one NumPy array: (N, D) flat data, or images as (N, H, W), (N, C, H, W) or "
         "(N, H, W, C) with C = 1 or 3; never unpickled",
     ),
-    (".npz", "samples under 'x' (or 'data', or the first array), labels under 'y' or 'labels'"),
+    (
+        ".npz",
+        "samples under 'x' (or 'data', the only array, or arr_0), labels under 'y' or 'labels'",
+    ),
     (
         ".csv",
         "numeric columns with an optional header row; a column named label, labels, y, "

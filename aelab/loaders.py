@@ -212,7 +212,13 @@ def _npz_data_key(headers: dict, where: str) -> str:
     others = [k for k in headers if k not in (*NPZ_Y_KEYS, "label_names")]
     if not others:
         raise DataError(f"{where}: holds no data array; store the samples under the key 'x'.")
-    return others[0]
+    # One array, or numpy.savez(f, X, y)'s positional arr_0, arr_1…: the first is the data.
+    if len(others) == 1 or others[0] == "arr_0":
+        return others[0]
+    raise DataError(
+        f"{where}: holds the arrays {', '.join(repr(k) for k in others)} and none is named 'x'; "
+        "store the samples under 'x' (and labels under 'y')."
+    )
 
 
 def _npz_array(npz: np.lib.npyio.NpzFile, key: str, where: str) -> np.ndarray:
@@ -225,7 +231,8 @@ def _npz_array(npz: np.lib.npyio.NpzFile, key: str, where: str) -> np.ndarray:
 
 
 def read_npz(path: Path) -> Raw:
-    """Samples under ``x`` (or ``data``, or the first array), labels under ``y`` or ``labels``."""
+    """Samples under ``x`` (or ``data``, the only array, or savez's ``arr_0``), labels under
+    ``y`` or ``labels``."""
     where = str(path)
     headers = _npz_headers(path)
     xkey = _npz_data_key(headers, where)

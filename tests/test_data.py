@@ -369,11 +369,15 @@ def test_npz_data_key_only_array_and_string_labels(tmp_path):
     np.savez(tmp_path / "only.npz", np.ones((4, 2)) * 3)
     only = load_data(tmp_path / "only.npz")
     assert only.x.shape == (4, 2) and only.labels is None
+    np.savez(tmp_path / "positional.npz", np.ones((4, 2)), np.arange(4))  # savez(f, X, y)
+    assert load_data(tmp_path / "positional.npz").x.shape == (4, 2)
 
 
 def test_npz_errors(tmp_path):
     np.savez(tmp_path / "nox.npz", y=np.arange(3))
     load_error(tmp_path / "nox.npz", "no data array")
+    np.savez(tmp_path / "which.npz", a=np.zeros((4, 2)), b=np.zeros((4, 3)))
+    load_error(tmp_path / "which.npz", "'a', 'b' and none is named 'x'")
     np.savez(tmp_path / "count.npz", x=np.zeros((4, 2)), y=np.arange(3))
     load_error(tmp_path / "count.npz", "one label per sample")
     np.savez(tmp_path / "half.npz", x=np.zeros((3, 2)), y=np.array([0, 0.5, 1]))
