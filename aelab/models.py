@@ -67,6 +67,9 @@ class Model(nn.Module):
     steps: tuple[str, ...] = ("model",)  # optimizer names, in the order their steps run
     # True: the trainer passes each batch's labels as ``training_step(x, name, y=labels)``.
     needs_labels: bool = False
+    # Training steps (batches) taken before the current one; the trainer sets it before each
+    # step and it carries on across resumed runs, so schedules (e.g. a KL warm-up) can read it.
+    global_step: int = 0
 
     def __init__(self, params: Params, sample_shape: tuple[int, ...]):
         super().__init__()

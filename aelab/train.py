@@ -291,6 +291,7 @@ def train(
                 extra = {} if y_train is None else {"y": y_train[perm[i : i + bs]]}
                 step_losses: dict[str, float] = {}
                 total = 0.0
+                model.global_step = gstep
                 for name, opt in step_names:
                     opt.zero_grad(set_to_none=True)
                     terms = model.training_step(batch, name, **extra)

@@ -31,7 +31,9 @@ reported on held-out data (higher is better).
 
 **β (β-VAE).** β = 1 is the plain VAE. β > 1 weighs the prior more: smoother, more disentangled
 codes at the cost of blurrier reconstructions; β < 1 reconstructs better with a less regular code.
-If the KL term falls to zero the code carries no information (posterior collapse).
+If the KL term falls to zero the code carries no information (posterior collapse). A **KL
+warm-up** ramps β from 0 over the first steps (KL annealing): the decoder first learns to use the
+code, and the code keeps more information once the prior's pull arrives.
 
 **Good for.** Generating new data (decode z ~ N(0, I)), smooth interpolation between inputs
 (`interpolate(x1, x2, steps)`), a well-organised latent space for exploration, and anomaly scores.
@@ -62,6 +64,15 @@ class VAEParams(Params):
         title="β (KL weight)",
         description="Weight of the KL term: 1 is the standard VAE, above 1 a β-VAE with a more "
         "regular, disentangled code, below 1 sharper reconstructions.",
+    )
+    kl_warmup_steps: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        title="KL warm-up steps",
+        description="β ramps linearly from 0 to its value over this many training steps "
+        "(batches), so the decoder learns to use the code before the KL term pulls it to the "
+        "prior; against posterior collapse. 0 turns it off.",
     )
 
 
@@ -139,7 +150,14 @@ class VAE(Model):
             rec = (torch.sigmoid(logits) - x).pow(2)
         recon = rec.flatten(1).sum(1).mean()
         kl = kl_to_standard_normal(mean, logvar).mean()
-        return {"reconstruction": recon, "kl": kl, "loss": recon + self.params.beta * kl}
+        return {"reconstruction": recon, "kl": kl, "loss": recon + self.kl_weight() * kl}
+
+    def kl_weight(self) -> float:
+        """β, ramped up over the warm-up steps while training (β itself when evaluating)."""
+        warmup = self.params.kl_warmup_steps
+        if not self.training or warmup == 0 or self.global_step >= warmup:
+            return self.params.beta
+        return self.params.beta * (self.global_step + 1) / warmup
 
     def noisy(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's input during training: x plus Gaussian noise at the noise level."""

@@ -149,6 +149,30 @@ class _Poisoned(MLPAutoencoder):
         return super().training_step(x, optimizer)
 
 
+class _Counting(MLPAutoencoder):
+    """Records the global step the trainer reports at each training step."""
+
+    seen: list[int] = []
+
+    def training_step(self, x, optimizer):
+        if self.training:  # validation reuses training_step in eval mode
+            type(self).seen.append(self.global_step)
+        return super().training_step(x, optimizer)
+
+
+def test_trainer_reports_the_global_step_across_resumes(digits, fresh_plugins):
+    spec = ModelSpec("counting", "Counting", "Counts steps.", Params, _Counting)
+    fresh_plugins.pm.register(types.SimpleNamespace(register_models=_register(spec)), "counting")
+    fresh_plugins.invalidate()
+    _Counting.seen = []
+    config = {"epochs": 2, "batch_size": 128}
+    done = list(train(spec, {"code_size": 8}, digits, config))[-1]
+    assert _Counting.seen == list(range(24))  # 1437 training samples: 12 steps per epoch
+    _Counting.seen = []
+    list(train(spec, None, digits, {**config, "epochs": 1}, resume=load_run(done.run_id)))
+    assert _Counting.seen == list(range(24, 36))
+
+
 def test_nan_loss_stops_with_message_and_keeps_good_weights(digits, fresh_plugins):
     spec = ModelSpec("poisoned", "Poisoned", "Goes NaN.", Params, _Poisoned)
     _Poisoned.calls = 0

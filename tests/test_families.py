@@ -228,6 +228,29 @@ def test_vae_elbo_kl_and_prior_samples(digits, feature_net, record_property):
     torch.testing.assert_close(path[[0, -1]], ends)
 
 
+def test_vae_kl_warmup_ramps_beta_and_keeps_more_in_the_code(digits, record_property):
+    model = get_model("vae").build({"beta": 2.0, "kl_warmup_steps": 10}, (1, 8, 8), "image")
+    model.train()
+    weights = []
+    for step in (0, 4, 9, 10, 500):
+        model.global_step = step
+        weights.append(model.kl_weight())
+    assert weights == pytest.approx([0.2, 1.0, 2.0, 2.0, 2.0])
+    model.global_step = 0
+    terms = model.training_step(torch.rand(8, 1, 8, 8), "model")
+    torch.testing.assert_close(terms["loss"], terms["reconstruction"] + 0.2 * terms["kl"])
+    model.eval()
+    assert model.kl_weight() == 2.0  # validation reports the objective itself
+
+    data = digits[0]
+    _, plain = fit("vae", {}, data, epochs=15, lr=5e-3)
+    _, warm = fit("vae", {"kl_warmup_steps": 200}, data, epochs=15, lr=5e-3)
+    record_property("kl_plain", plain.val_losses["kl"])
+    record_property("kl_warmup", warm.val_losses["kl"])
+    assert warm.val_losses["kl"] > 1.2 * plain.val_losses["kl"]
+    assert warm.val_losses["elbo"] > plain.val_losses["elbo"]
+
+
 @pytest.mark.parametrize(("model_id", "epochs"), [("gan", 20), ("dcgan", 10)])
 def test_gan_trainer_drives_both_players(model_id, epochs, digits, feature_net, record_property):
     data, _, _, _ = digits

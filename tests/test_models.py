@@ -150,3 +150,24 @@ def test_kit_passes_the_third_party_plugin_template(monkeypatch):
     testing.check_spec(module.SPEC)
     model = testing.check_build_and_step(module.SPEC, data)
     testing.check_graphs(module.SPEC, data, model)
+
+
+def test_readme_models_table_matches_the_registry():
+    """Each README row: id, name, description and own parameters, as the plugins declare them."""
+    from pathlib import Path
+
+    from aelab.params import Params
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in readme.splitlines():
+        if line.startswith("| `") and line.count("|") == 5:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0].strip("`")] = cells[1:]
+    assert set(rows) == set(MODELS)
+    shared = set(Params.model_fields)
+    for model_id, (name, description, own) in rows.items():
+        spec = get_models()[model_id]
+        declared = [k for k in spec.params.model_fields if k not in shared]
+        assert (name, description) == (spec.name, spec.description), model_id
+        assert own == (", ".join(declared) or "—"), model_id
