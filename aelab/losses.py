@@ -1,6 +1,7 @@
 """Losses, input corruption and penalties shared by the models: each formula written once.
 
-``aelab.blocks`` re-exports these names, so plugins may import them from either module.
+``aelab.blocks`` re-exports the ones the reconstruction autoencoders use (``reconstruction_loss``,
+``corrupt`` and the penalties), so plugins importing those from ``aelab.blocks`` keep working.
 """
 
 from __future__ import annotations
