@@ -16,7 +16,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_run
 
     graphs = [g for g in args.graphs.split(",")] if args.graphs is not None else None
-    result = export_run(args.run, out_dir=args.out, graphs=graphs, force=args.force)
+    result = export_run(
+        args.run,
+        out_dir=args.out,
+        graphs=graphs,
+        force=args.force,
+        allow_diverged=args.allow_diverged,
+    )
     if args.json:
         print(json.dumps({"folder": str(result.folder), "manifest": result.manifest}, indent=2))
         return 0
@@ -117,6 +123,11 @@ def register(subparsers: Any) -> None:
     )
     s.add_argument("--graphs", help="comma-separated graphs to export (default: every graph)")
     s.add_argument("--force", action="store_true", help="replace an existing export")
+    s.add_argument(
+        "--allow-diverged",
+        action="store_true",
+        help="export a run whose training diverged (its last good weights); refused otherwise",
+    )
     s.add_argument("--json", action="store_true", help="print the folder and manifest as JSON")
     s.set_defaults(func=cmd_export)
 

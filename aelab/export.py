@@ -21,8 +21,9 @@ import numpy as np
 import onnx
 import torch
 
-from . import __version__
+from . import __version__, fsio
 from .errors import ExportError
+from .ids import id_problem, show
 from .runtime import META_PREFIX, session_options, sha256_file
 
 # Max abs difference allowed between onnxruntime and torch, for outputs within ±1; beyond, it
@@ -43,8 +44,7 @@ SEED = 0
 MANIFEST = "manifest.json"
 FORMAT = "aelab-onnx"
 FORMAT_VERSION = 1
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-GRAPH_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+GRAPH_NAME_LENGTH = 64  # graph names become file names: ``<graph>.onnx``
 
 
 STANDARD_NORMAL = "standard normal, N(0, I)"
@@ -87,10 +87,11 @@ def _shape_text(shape: list) -> str:
 def _destination(out_dir: str | os.PathLike | None, run_id: str) -> Path:
     """The folder to write, refusing names that could reach outside the chosen place."""
     if out_dir is None:
-        if not SAFE_NAME.match(run_id) or run_id in (".", ".."):
+        problem = id_problem(run_id)
+        if problem:
             raise ExportError(
-                f"Run id '{run_id}' cannot name an export folder (letters, digits, '.', '_' and "
-                "'-' only); pass --out DIR."
+                f"Run id {show(run_id)} cannot name an export folder because {problem}; pass "
+                "--out DIR."
             )
         return exports_root() / run_id
     raw = os.fspath(out_dir)
@@ -128,9 +129,11 @@ def _select_graphs(model: Any, names: list[str] | None) -> list[Any]:
     """The model's declared graphs, or the requested subset (names checked before use)."""
     declared = list(model.graphs())
     for g in declared:
-        if not GRAPH_NAME.match(g.name):
+        problem = id_problem(g.name, GRAPH_NAME_LENGTH)
+        if problem:
             raise ExportError(
-                f"The model declares a graph named {g.name!r}, which is not a safe file name."
+                f"The model declares a graph named {show(g.name)}, which is not a safe file name "
+                f"because {problem}."
             )
     if len({g.name for g in declared}) != len(declared):
         raise ExportError("The model declares two graphs with the same name.")
@@ -390,10 +393,14 @@ def export_model(
     out_dir: str | Path | None = None,
     graphs: list[str] | None = None,
     force: bool = False,
+    manifest_extra: dict[str, Any] | None = None,
 ) -> ExportResult:
-    """Export, check and atomically write the model's graphs with a manifest."""
+    """Export, check and atomically write the model's graphs with a manifest.
+
+    ``manifest_extra``: more top-level manifest entries (``export_run`` records the run's status).
+    """
     dest = _destination(out_dir, run_id)
-    _check_replaceable(dest, force)
+    _check_replaceable(dest, force)  # before any work; checked again once the name is locked
     if any(p.device.type != "cpu" for p in model.parameters()):
         # Export and validate a CPU copy: the caller's model stays where it is, and CPU torch is
         # the reference onnxruntime's CPU provider is held to (no TF32 convolutions).
@@ -401,6 +408,19 @@ def export_model(
     selected = _select_graphs(model, graphs)
     common = _common(spec, params, run_id, data_meta, model)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with fsio.folder_lock(dest):
+        # Repair an interrupted export (the previous one comes back) and drop stale folders.
+        fsio.tidy_folder(dest, MANIFEST)
+        if dest.parent.resolve() == exports_root().resolve():
+            fsio.sweep_folder(dest.parent, MANIFEST, skip=dest.name)
+        _check_replaceable(dest, force)
+        return _write(model, spec, selected, common, dest, manifest_extra or {})
+
+
+def _write(
+    model: Any, spec: Any, selected: list[Any], common: dict, dest: Path, extra: dict
+) -> ExportResult:
+    """Convert and validate every graph into a temporary sibling folder, then publish it."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the published export should read like any folder
     was_training = model.training
@@ -442,12 +462,18 @@ def export_model(
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **{k: common[k] for k in ("model", "run_id", "params", "data", "preprocessing")},
             "model_name": getattr(spec, "name", spec.id),
-            "graphs": entries,
         }
+        clash = sorted(set(extra) & {*manifest, "graphs"})
+        if clash:
+            raise ExportError(
+                f"Extra manifest entries cannot replace its own ({', '.join(clash)})."
+            )
+        manifest = {**manifest, **extra, "graphs": entries}
         (tmp / MANIFEST).write_text(
             json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
-        _publish(tmp, dest, force)
+        fsio.sync_folder(tmp)
+        fsio.replace_folder(tmp, dest)  # the previous export is deleted only once replaced
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -457,35 +483,35 @@ def export_model(
     return ExportResult(folder=dest, manifest=manifest, files=files)
 
 
-def _publish(tmp: Path, dest: Path, force: bool) -> None:
-    """Rename the validated folder into place; a replaced export is removed only afterwards."""
-    _check_replaceable(dest, force)  # again: something may have appeared while we worked
-    old = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.replace(dest, old)
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        if old is not None:
-            os.replace(old, dest)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
+# -- runs ------------------------------------------------------------------------------------
 def export_run(
     run: Any,
     *,
     out_dir: str | os.PathLike | None = None,
     graphs: list[str] | None = None,
     force: bool = False,
+    allow_diverged: bool = False,
 ) -> ExportResult:
-    """Export a saved run (an id, a run folder, or a loaded Run)."""
+    """Export a saved run (an id, a run folder, or a loaded Run).
+
+    A run whose training diverged is refused unless ``allow_diverged``; its manifest then
+    records that (``run_status`` and ``diverged_at``).
+    """
     from .runs import load_run
 
     if isinstance(run, (str, os.PathLike)):
         run = load_run(run)
+    status = getattr(run, "status", None)
+    extra: dict[str, Any] = {"run_status": status} if status else {}
+    if status == "diverged":
+        diverged_at = (getattr(run, "details", None) or {}).get("diverged_at")
+        if not allow_diverged:
+            raise ExportError(
+                f"Run '{run.run_id}' diverged {_where(diverged_at)}, so it is exported only on "
+                f"purpose: pass --allow-diverged (allow_diverged=True in Python) to export its "
+                "last good weights anyway."
+            )
+        extra["diverged_at"] = diverged_at
     return export_model(
         run.model,
         run.spec,
@@ -495,4 +521,24 @@ def export_run(
         out_dir=out_dir,
         graphs=graphs,
         force=force,
+        manifest_extra=extra,
     )
+
+
+def _where(diverged_at: Any) -> str:
+    """'at epoch 3, step 120 (its kl loss became NaN or infinite)', as far as it is known."""
+    if not isinstance(diverged_at, dict):
+        return "during training (where is not recorded)"
+    epoch, step = diverged_at.get("epoch"), diverged_at.get("step")
+    if diverged_at.get("phase") == "validation" and epoch is not None:
+        place = f"while validating epoch {epoch}"
+    else:
+        known = [f"{k} {v}" for k, v in (("epoch", epoch), ("step", step)) if v is not None]
+        place = f"at {', '.join(known)}" if known else "during training"
+    terms = diverged_at.get("terms")
+    terms = [str(t) for t in terms if t != "loss"] if isinstance(terms, list) else []
+    if len(terms) > 1:
+        what = f"its {', '.join(terms[:-1])} and {terms[-1]} losses"
+    else:
+        what = f"its {terms[0]} loss" if terms else "its loss"
+    return f"{place} ({what} became NaN or infinite)"

@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .errors import AelabError
+from .ids import id_problem, show
 
 META_PREFIX = "aelab."
 MANIFEST = "manifest.json"
@@ -317,11 +318,23 @@ def _from_folder(folder: Path) -> tuple[dict, dict[str, Path]]:
         ) from None
     files = {}
     for g in graphs:
-        name = str(g.get("file", ""))
-        # The manifest names files inside its own folder only; anything else is refused.
-        if Path(name).name != name or not name.endswith(".onnx"):
+        if not isinstance(g, dict):
+            raise RuntimeLoadError(f"{folder / MANIFEST} has a graph entry that is not an object.")
+        name = g.get("file")
+        # The manifest names plain files inside its own folder only: no path, nothing hidden.
+        problem = id_problem(name) or (
+            None if name.endswith(".onnx") else "it is not an .onnx file"
+        )
+        if problem:
             raise RuntimeLoadError(
-                f"{folder / MANIFEST} names a file outside its folder: {name!r}."
+                f"{folder / MANIFEST} names the graph file {show(name)}, which is not a plain file "
+                f"name inside the export folder because {problem}."
+            )
+        graph_problem = id_problem(g.get("name"))
+        if graph_problem:
+            raise RuntimeLoadError(
+                f"{folder / MANIFEST} names a graph {show(g.get('name'))}, which is not allowed "
+                f"because {graph_problem}."
             )
         path = folder / name
         if not path.is_file():

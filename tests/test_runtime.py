@@ -172,6 +172,31 @@ def test_altered_or_missing_exports_are_refused(ae, tmp_path):
         runtime.load(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("file", "../../x.onnx", "path separator"),
+        ("file", "/tmp/x.onnx", "path separator"),
+        ("file", "..\\..\\x.onnx", "path separator"),  # a separator on Windows
+        ("file", ".hidden.onnx", "starts with '.'"),
+        ("file", "encoder.onnx\n", "ends with a newline"),
+        ("file", "encoder.txt", "not an .onnx file"),
+        ("name", "../encoder", "path separator"),
+    ],
+)
+def test_manifest_names_only_plain_files_inside_its_folder(ae, tmp_path, field, value, reason):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(ae[1], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["graphs"][0][field] = value
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(runtime.RuntimeLoadError, match="not allowed|not a plain file") as err:
+        runtime.load(copy)
+    assert reason in str(err.value) and "\n" not in str(err.value)
+
+
 def test_multiple_outputs_and_generator(gen_export):
     m = runtime.load(gen_export)
     x = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)
