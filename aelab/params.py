@@ -138,6 +138,69 @@ def validate(cls: type[BaseModel], values: dict[str, Any], what: str = "paramete
         raise friendly(exc, what) from None
 
 
+_NUMERIC = ("integer", "number")
+
+
+def _numeric(prop: dict[str, Any]) -> bool:
+    """Whether a schema property is a number (``float``, ``int``, or one of them or None)."""
+    if prop.get("type") in _NUMERIC:
+        return True
+    branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
+    return bool(branches) and all(b.get("type") in _NUMERIC for b in branches)
+
+
+def _bounds(prop: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether a numeric property has a lower and an upper bound (in any of its branches)."""
+    parts = [prop, *prop.get("anyOf", [])]
+    lo = any(k in p for p in parts for k in ("minimum", "exclusiveMinimum"))
+    hi = any(k in p for p in parts for k in ("maximum", "exclusiveMaximum"))
+    return lo, hi
+
+
+def schema_problems(params_cls: Any) -> list[str]:
+    """What keeps a model's Params class from being shown and validated by the CLI and the lab:
+    one phrase per problem, naming the parameter and what it lacks (empty when all is well).
+
+    The rules: a subclass of :class:`Params` that keeps ``extra="forbid"``; every parameter has a
+    ``title`` and a ``description``; every numeric one a lower and an upper bound. The plugin host
+    refuses a model registered with any of these missing, and the conformance kit reports them.
+    """
+    if not (isinstance(params_cls, type) and issubclass(params_cls, Params)):
+        return [f"its params {params_cls!r} are not a subclass of aelab.params.Params"]
+    problems = []
+    if params_cls.model_config.get("extra") != "forbid":
+        problems.append(
+            "its params allow unknown settings; keep model_config's extra='forbid' from Params"
+        )
+    try:
+        props = params_cls.model_json_schema().get("properties", {})
+    except Exception as exc:  # noqa: BLE001 - any failure means no widget can be built
+        return [*problems, f"its params have no JSON schema ({type(exc).__name__}: {exc})"]
+    for name, info in params_cls.model_fields.items():
+        prop = props.get(info.alias or name, {})
+        missing = []
+        numeric = _numeric(prop)
+        if numeric:
+            lo, hi = _bounds(prop)
+            if not lo and not hi:
+                missing.append("bounds (ge= or gt=, and le= or lt= in its Field)")
+            elif not lo:
+                missing.append("a lower bound (ge= or gt= in its Field)")
+            elif not hi:
+                missing.append("an upper bound (le= or lt= in its Field)")
+        if not (info.description or prop.get("description") or "").strip():
+            missing.append("a description (description= in its Field; the lab shows it as help)")
+        if not (info.title or "").strip():
+            missing.append("a title (title= in its Field; it labels the parameter's control)")
+        if missing:
+            listed = (
+                missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+            )
+            kind = "numeric parameter" if numeric else "parameter"
+            problems.append(f"{kind} '{name}' lacks {listed}")
+    return problems
+
+
 def coerce_option(cls: type[BaseModel], key: str, raw: str) -> Any:
     """Parse a CLI ``-o key value`` string into the type the schema expects."""
     import json

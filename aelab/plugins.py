@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,9 @@ from .errors import PluginError
 ENTRY_POINT_GROUP = "aelab"
 # aelab's own defaults are registered like any other plugin.
 DEFAULT_PLUGINS = ("aelab.builtin_datasets",)
+# The distribution whose entry points are the built-in models (``aelab_plugins.*``): they keep
+# their ids and plugin names whatever else is installed.
+BUILTIN_DISTRIBUTION = "aelab"
 
 pm = pluggy.PluginManager("aelab")
 pm.add_hookspecs(hookspecs)
@@ -28,6 +32,8 @@ _loaded = False
 _plugins_dir: str | None = None
 failures: list[dict[str, str]] = []
 _dists: dict[str, str] = {}  # plugin name -> version
+_builtin: set[str] = set()  # names of the plugins that ship with aelab
+_listeners: list[Callable[[str], None]] = []  # told each load warning when the registry builds
 
 
 @dataclass
@@ -70,8 +76,45 @@ def _fail(name: str, exc: BaseException, stage: str) -> None:
         traceback.print_exception(exc, file=sys.stderr)
 
 
-def _register(module: Any, name: str, version: str | None = None) -> None:
-    if pm.get_plugin(name) is not None or pm.is_registered(module):
+def _refuse(name: str, stage: str, message: str, kind: str) -> None:
+    """Record a registration the host turned down (a taken id or name, an incomplete schema)."""
+    failures.append({"plugin": name, "stage": stage, "error": message, "kind": kind})
+
+
+def _canonical(dist_name: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
+def _is_builtin_entry_point(ep: metadata.EntryPoint) -> bool:
+    """Whether an entry point is one of aelab's own (declared by the aelab distribution)."""
+    dist = getattr(ep, "dist", None)
+    return dist is not None and _canonical(dist.name or "") == BUILTIN_DISTRIBUTION
+
+
+def is_builtin(plugin: str) -> bool:
+    """Whether the plugin of this name ships with aelab (its models keep their ids)."""
+    load_plugins()
+    return plugin in _builtin
+
+
+def _register(
+    module: Any, name: str, version: str | None = None, builtin: bool = False, origin: str = ""
+) -> None:
+    if pm.is_registered(module):
+        return
+    holder = pm.get_plugin(name)
+    if holder is not None:
+        # Two different modules under one plugin name: the first keeps it (built-ins load
+        # first), and the second is refused out loud rather than silently dropped.
+        whose = "aelab's built-in plugin" if name in _builtin else "an earlier plugin"
+        label = f"{name} ({origin})" if origin else name
+        _refuse(
+            label,
+            "register",
+            f"plugin '{label}' was refused: the plugin name '{name}' is taken by {whose} "
+            f"'{name}'; rename its entry point.",
+            "name",
+        )
         return
     try:
         pm.register(module, name=name)
@@ -80,6 +123,8 @@ def _register(module: Any, name: str, version: str | None = None) -> None:
         return
     if version:
         _dists[name] = version
+    if builtin:
+        _builtin.add(name)
 
 
 def set_plugins_dir(path: str | os.PathLike | None) -> None:
@@ -98,10 +143,16 @@ def load_plugins() -> None:
     allowed = _allowed()
     for modname in DEFAULT_PLUGINS:
         try:
-            _register(importlib.import_module(modname), modname)
+            _register(importlib.import_module(modname), modname, builtin=True)
         except Exception as exc:
             _fail(modname, exc, "import")
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    # aelab's own entry points first, whatever order the environment lists them in: the
+    # built-ins then hold their plugin names and model ids before any third party asks.
+    eps = sorted(
+        metadata.entry_points(group=ENTRY_POINT_GROUP),
+        key=lambda ep: not _is_builtin_entry_point(ep),
+    )
+    for ep in eps:
         if allowed is not None and ep.name not in allowed:
             continue
         try:
@@ -109,8 +160,10 @@ def load_plugins() -> None:
         except Exception as exc:
             _fail(ep.name, exc, "import")
             continue
-        version = ep.dist.version if ep.dist is not None else None
-        _register(module, ep.name, version)
+        dist = getattr(ep, "dist", None)
+        version = dist.version if dist is not None else None
+        origin = f"distribution {dist.name}" if dist is not None else ep.value
+        _register(module, ep.name, version, _is_builtin_entry_point(ep), origin)
     folder = _plugins_dir or os.environ.get("AELAB_PLUGINS_DIR")
     if folder:
         _load_dir(Path(folder), allowed)
@@ -146,6 +199,7 @@ def reset() -> None:
         pm.unregister(name=name)
     failures.clear()
     _dists.clear()
+    _builtin.clear()
     _loaded = False
     _registry = None
 
@@ -157,10 +211,11 @@ def invalidate() -> None:
 
 
 def _call_each(hook_name: str, register_for: Callable[[str], Callable]) -> None:
-    """Call one hook plugin by plugin, so one failing implementation is isolated."""
+    """Call one hook plugin by plugin, built-ins first, so one failing implementation is
+    isolated and aelab's own registrations come before any third party's."""
     hook = getattr(pm.hook, hook_name)
-    for impl in hook.get_hookimpls():
-        name = pm.get_name(impl.plugin) or repr(impl.plugin)
+    impls = [(pm.get_name(impl.plugin) or repr(impl.plugin), impl) for impl in hook.get_hookimpls()]
+    for name, impl in sorted(impls, key=lambda pair: pair[0] not in _builtin):
         try:
             impl.function(register=register_for(name))
         except Exception as exc:
@@ -174,6 +229,7 @@ def registry() -> Registry:
         return _registry
     load_plugins()
     from .models import ModelSpec  # late import: models imports torch
+    from .params import schema_problems
 
     reg = Registry()
     failures[:] = [
@@ -184,11 +240,21 @@ def registry() -> Registry:
         def register(spec: Any) -> None:
             if not isinstance(spec, ModelSpec):
                 raise PluginError(f"register() got {type(spec).__name__}, expected a ModelSpec")
-            if spec.id in reg.models:
-                other = reg.models[spec.id].plugin
-                raise PluginError(
-                    f"model id '{spec.id}' is registered by both plugin '{other}' and plugin '{plugin}'"
+            problems = schema_problems(spec.params)
+            if problems:
+                _refuse(
+                    plugin,
+                    "register_models",
+                    f"model '{spec.id}' of plugin '{plugin}' was refused: "
+                    + "; ".join(problems)
+                    + ".",
+                    "schema",
                 )
+                return
+            if spec.id in reg.models:
+                holder = reg.models[spec.id].plugin
+                _refuse(plugin, "register_models", _duplicate(spec.id, holder, plugin), "duplicate")
+                return
             spec.plugin = plugin
             reg.models[spec.id] = spec
 
@@ -208,13 +274,67 @@ def registry() -> Registry:
     _call_each("register_models", model_register)
     _call_each("register_datasets", dataset_register)
     _registry = reg
+    if _listeners:
+        for line in _warning_lines():
+            for listener in list(_listeners):
+                listener(line)
     return reg
+
+
+def _duplicate(model_id: str, holder: str, plugin: str) -> str:
+    """The sentence for a model id a second plugin asked for: who keeps it, who is refused."""
+    if holder == plugin:
+        return (
+            f"model id '{model_id}' is registered twice by plugin '{plugin}'; the second "
+            "registration was refused."
+        )
+    if holder in _builtin and plugin not in _builtin:
+        keeps = f"the built-in '{holder}' keeps it"
+    else:
+        keeps = f"'{holder}', which registered first, keeps it"
+    return (
+        f"model id '{model_id}' is registered by both plugin '{holder}' and plugin '{plugin}'; "
+        f"{keeps} and the model of '{plugin}' was refused (give it another id)."
+    )
 
 
 def duplicate_errors() -> list[str]:
     """Messages for model ids claimed by two plugins (recorded as failures)."""
     registry()
-    return [f["error"] for f in failures if "registered by both" in f["error"]]
+    return [f["error"] for f in failures if f.get("kind") == "duplicate"]
+
+
+def _warning_lines() -> list[str]:
+    lines = []
+    for f in failures:
+        if f.get("kind"):  # a refusal: already a sentence naming the plugin
+            lines.append(f["error"])
+        elif f["stage"] == "import":
+            lines.append(f"plugin '{f['plugin']}' failed to load and was skipped: {f['error']}")
+        else:
+            lines.append(f"plugin '{f['plugin']}' failed in {f['stage']}: {f['error']}")
+    return lines
+
+
+def load_warnings() -> list[str]:
+    """One line per plugin problem: failed imports, failing hooks, and registrations the host
+    refused (a taken model id or plugin name, a parameter schema without bounds or
+    descriptions). Loads the plugins if that has not happened yet; the CLI prints these on
+    stderr and the lab shows them."""
+    registry()
+    return _warning_lines()
+
+
+def report_load_warnings(report: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``report(line)`` with each load warning whenever the plugins are (re)loaded from now
+    on, so a command that never loads plugins prints nothing; returns the function that stops it."""
+    _listeners.append(report)
+
+    def stop() -> None:
+        if report in _listeners:
+            _listeners.remove(report)
+
+    return stop
 
 
 def get_models() -> dict[str, Any]:
@@ -251,7 +371,7 @@ def plugin_info() -> list[dict[str, Any]]:
         }
         errs = [f["error"] for f in failures if f["plugin"] == name]
         if errs:
-            info["error"] = errs[0]
+            info["error"] = " ".join(errs) if len(errs) > 1 else errs[0]
         out.append(info)
     registered = {n for n, _ in pm.list_name_plugin()}
     for f in failures:

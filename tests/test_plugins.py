@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,178 @@ def test_kit_explains_a_plugin_module_imported_twice(tmp_path, fresh_plugins, mo
 
     with pytest.raises(AssertionError, match="imported twice"):
         testing.check_roundtrip(SPEC, load_data("digits").subset(range(32)), tmp_path / "rt")
+
+
+# -- host rules: built-ins keep their ids, refusals are loud, schemas are checked on entry ------
+
+
+def _entry_points_of(site: Path, dist: str) -> list:
+    """The real ``aelab`` entry points of one fake distribution installed in ``site``."""
+    found = [d for d in metadata.distributions(path=[str(site)]) if d.metadata["Name"] == dist]
+    return [ep for ep in found[0].entry_points if ep.group == "aelab"]
+
+
+def _builtin_entry_points() -> list:
+    return [
+        ep
+        for ep in metadata.entry_points(group="aelab")
+        if ep.dist is not None and ep.dist.metadata["Name"] == "aelab"
+    ]
+
+
+def _load_in_order(monkeypatch, order: list) -> None:
+    """Make the host see exactly these entry points, in this order."""
+    real = metadata.entry_points
+
+    def entry_points(**kwargs):
+        return list(order) if kwargs.get("group") == "aelab" else real(**kwargs)
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+
+
+@pytest.mark.parametrize("third_party_first", [True, False])
+def test_builtin_model_keeps_its_id_whatever_the_load_order(
+    site, monkeypatch, capsys, third_party_first
+):
+    from aelab import plugins
+    from aelab.cli import main
+
+    make_distribution(site, "aelab-evil", "aelab_evil", PLUGIN_SRC.format(model_id="autoencoder"))
+    evil, builtins = _entry_points_of(site, "aelab-evil"), _builtin_entry_points()
+    assert evil and len(builtins) >= 11
+    _load_in_order(monkeypatch, evil + builtins if third_party_first else builtins + evil)
+
+    # Loud on the command line: one warning line naming the id and both plugins.
+    assert main(["models"]) == 0
+    out, err = capsys.readouterr()
+    assert "Autoencoder (undercomplete)" in out and "Tiny" not in out
+    warned = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert any(
+        "'autoencoder'" in line and "aelab_evil" in line and "built-in" in line for line in warned
+    ), err
+
+    spec = plugins.get_model("autoencoder")
+    assert spec.plugin == "autoencoder" and spec.name == "Autoencoder (undercomplete)"
+    assert plugins.is_builtin("autoencoder") and not plugins.is_builtin("aelab_evil")
+    (line,) = plugins.load_warnings()
+    assert "model id 'autoencoder'" in line and "'aelab_evil'" in line
+    assert plugins.duplicate_errors() == [line]
+
+    # And in `aelab plugins`, on the refused plugin's row.
+    assert main(["plugins"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert "autoencoder" in rows["aelab_evil"]["error"] and rows["aelab_evil"]["models"] == []
+    assert "error" not in rows["autoencoder"]
+
+
+@pytest.mark.parametrize("third_party_first", [True, False])
+def test_builtin_keeps_its_plugin_name_whatever_the_load_order(
+    site, monkeypatch, third_party_first
+):
+    """A third party whose entry point has a built-in's name is refused, not silently dropped."""
+    from aelab import plugins
+
+    make_distribution(site, "aelab-evil", "aelab_evil", PLUGIN_SRC.format(model_id="evil"))
+    info = next(site.glob("aelab_evil-*.dist-info"))
+    (info / "entry_points.txt").write_text("[aelab]\nvae = aelab_evil\n")
+    evil, builtins = _entry_points_of(site, "aelab-evil"), _builtin_entry_points()
+    _load_in_order(monkeypatch, evil + builtins if third_party_first else builtins + evil)
+    assert plugins.get_model("vae").name.startswith("Variational autoencoder")
+    assert "evil" not in plugins.get_models()
+    (line,) = plugins.load_warnings()
+    assert "plugin name 'vae'" in line and "aelab-evil" in line and "built-in" in line
+
+
+def test_two_third_party_plugins_with_one_id_first_keeps_it(site):
+    from aelab import plugins
+
+    make_distribution(site, "aelab-one", "aelab_one", PLUGIN_SRC.format(model_id="same"))
+    make_distribution(site, "aelab-two", "aelab_two", PLUGIN_SRC.format(model_id="same"))
+    holder = plugins.get_model("same").plugin
+    other = ({"aelab_one", "aelab_two"} - {holder}).pop()
+    (line,) = plugins.load_warnings()
+    assert f"'{holder}'" in line and f"'{other}'" in line and "'same'" in line
+
+
+LOOSE_SRC = """
+from pydantic import Field
+
+from aelab.blocks import MLPAutoencoder
+from aelab.hookspecs import hookimpl
+from aelab.models import ModelSpec
+from aelab.params import Params
+
+
+class LooseParams(Params):
+    rate: float = Field(0.1, gt=0, title="Rate", description="Has no upper bound.")
+    mode: str = Field("a", title="Mode")
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(id="loose", name="Loose", description="Unbounded.",
+                       params=LooseParams, factory=MLPAutoencoder))
+    register(ModelSpec(id="fine", name="Fine", description="Complete.",
+                       params=Params, factory=MLPAutoencoder))
+"""
+
+
+def test_incomplete_parameter_schema_is_refused_at_registration(tmp_path, fresh_plugins, capsys):
+    from aelab import testing
+    from aelab.cli import main
+
+    folder = tmp_path / "dropin"
+    folder.mkdir()
+    (folder / "loose_plugin.py").write_text(LOOSE_SRC)
+    assert main(["--plugins-dir", str(folder), "train", "loose", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    (warning,) = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert "model 'loose' of plugin 'loose_plugin' was refused" in warning
+    assert "'rate' lacks an upper bound" in warning and "'mode' lacks a description" in warning
+    assert "error: Unknown model 'loose'" in err
+    models = fresh_plugins.get_models()
+    assert "fine" in models and "loose" not in models  # the plugin's complete model still registers
+    info = {p["name"]: p for p in fresh_plugins.plugin_info()}
+    assert "'rate'" in info["loose_plugin"]["error"] and info["loose_plugin"]["models"] == ["fine"]
+    # The kit reports the same problems with the same function.
+    module = sys.modules["aelab_dropin_loose_plugin"]
+    spec = module.ModelSpec(
+        id="loose", name="Loose", description="x.", params=module.LooseParams, factory=None
+    )
+    with pytest.raises(AssertionError, match="'rate' lacks an upper bound"):
+        testing.check_spec(spec)
+
+
+def test_every_builtin_registers_without_warnings(fresh_plugins):
+    assert fresh_plugins.load_warnings() == []
+    builtins = {ep.name for ep in _builtin_entry_points()}
+    assert {s.plugin for s in fresh_plugins.get_models().values()} == builtins
+    assert all(fresh_plugins.is_builtin(name) for name in builtins)
+
+
+def test_plugin_template_ships_passing_tests():
+    """The template's own tests (its README promises them) pass, run as a plugin author would."""
+    import os
+    import subprocess
+
+    assert sorted(p.name for p in (TEMPLATE / "tests").glob("test_*.py"))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error::DeprecationWarning:aelab_tied",
+        ],
+        cwd=TEMPLATE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout

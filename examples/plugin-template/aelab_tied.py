@@ -3,13 +3,14 @@
 Copy this folder to start a plugin of your own: rename the module, the model id and the
 entry point in pyproject.toml, then `pip install -e .`. aelab finds it through the `aelab`
 entry-point group; nothing in aelab changes. For a quick try without installing, put this
-file in a folder and run `aelab --plugins-dir FOLDER models`.
+file in a folder and run `aelab --plugins-dir FOLDER models`. The whole contract is in aelab's
+docs/plugins.md; `pytest` here runs aelab's conformance kit on this model.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,7 @@ class TiedAutoencoder(Model):
     """Encoder weights W₁…Wₖ; the decoder applies Wₖᵀ…W₁ᵀ, halving the parameter count."""
 
     capabilities = frozenset({"encode", "decode", "reconstruct"})
+    code_kind = "continuous"  # what a code is: continuous, sparse, binary or discrete
 
     def __init__(self, params: TiedParams, sample_shape: tuple[int, ...]):
         super().__init__(params, sample_shape)
@@ -70,9 +72,16 @@ class TiedAutoencoder(Model):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decode_logits(z))
 
-    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
-        recon = reconstruction_loss(self.decode_logits(self.encode(x)), x, self.params.loss)
-        return {"loss": recon, "reconstruction": recon}
+    def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
+        """One step of the model's only optimizer: the reconstruction error of a batch."""
+        x = batch["x"]  # float32 in [0, 1], shaped (batch, *sample_shape)
+        x_in = x
+        if self.training and self.params.noise > 0:
+            # The shared noise level is applied by the model itself, during training only, with
+            # noise from the model's own generator (never torch's global one).
+            x_in = x + self.params.noise * self.randn_like(x)
+        recon = reconstruction_loss(self.decode_logits(self.encode(x_in)), x, self.params.loss)
+        return {"loss": recon, "reconstruction": recon}  # "loss" is minimised; all are plotted
 
 
 SPEC = ModelSpec(
