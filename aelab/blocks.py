@@ -5,7 +5,7 @@ of. The losses, corruption and penalties live in ``aelab.losses`` and are re-exp
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +20,7 @@ from .losses import (  # re-exported: plugins import them from aelab.blocks too
     reconstruction_loss,
     sigmoid_jacobian_sq,
 )
-from .models import Model
+from .models import METRICS, Model
 from .params import Params
 
 # -- layer stacks ---------------------------------------------------------------------------
@@ -273,14 +273,21 @@ class ReconstructionAutoencoder(Model):
         self.corrupts = (
             (params.noise > 0 or r["noise_mean"] != 0) if gaussian else r["corrupt_fraction"] > 0
         )
+        self.sparse_code = r["l1_weight"] > 0 or r["kl_weight"] > 0
 
-    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
-        """Training-time corruption of the input (Gaussian noise at the noise level by default)."""
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Training-time corruption of the input (Gaussian noise at the noise level by default),
+        drawn from ``generator`` or else the model's own."""
         if not self.corrupts:
             return x
         r = self.reg
         return corrupt(
-            x, r["corruption"], self.params.noise, r["noise_mean"], r["corrupt_fraction"]
+            x,
+            r["corruption"],
+            self.params.noise,
+            r["noise_mean"],
+            r["corrupt_fraction"],
+            generator if generator is not None else self.generator_for(x.device),
         )
 
     def jacobian_sq(self, x_in: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
@@ -299,16 +306,28 @@ class ReconstructionAutoencoder(Model):
             terms["contractive"] = r["contractive_weight"] * self.jacobian_sq(x_in, True).mean()
         return terms
 
-    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
+        x = batch["x"]
         x_in = self.corrupt(x) if self.training else x
         if self.reg["contractive_weight"] > 0:
             x_in = x_in.detach().requires_grad_(True)  # the penalty differentiates the code by x
         z = self.encode(x_in)
-        recon = reconstruction_loss(self.decode_logits(z), x, self.params.loss, self.output)
+        logits = self.decode_logits(z)
+        recon = reconstruction_loss(logits, x, self.params.loss, self.output)
         penalties = self.penalty(x_in, z)
-        terms = {"reconstruction": recon, **penalties}
+        terms: dict[str, Any] = {"reconstruction": recon, **penalties}
         # Start the sum at recon, not 0, so a plain autoencoder adds no extra op per step.
         terms["loss"] = sum(penalties.values(), recon)
+        metrics = {}
+        if self.sparse_code:
+            # How busy the code is, next to the penalty that drives it: a figure, not a loss.
+            metrics["mean_activation"] = z.detach().mean()
+        if not self.training and self.output != "linear":
+            # Held-out PSNR for outputs in [0, 1] (peak 1), from the reconstruction just made.
+            mse = (torch.sigmoid(logits) - x).pow(2).mean()
+            metrics["psnr"] = -10 * torch.log10(mse.clamp_min(1e-12))
+        if metrics:
+            terms[METRICS] = metrics
         return terms
 
     def interpolate(self, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8) -> torch.Tensor:

@@ -20,37 +20,6 @@ def _fmt_losses(losses: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.5g}" for k, v in losses.items())
 
 
-class Progress:
-    """A one-line progress bar on stderr, redrawn at most ten times a second."""
-
-    def __init__(self, total: int, stream: Any = None):
-        self.total = max(total, 1)
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.last = 0.0
-
-    def update(self, done: int, text: str, force: bool = False) -> None:
-        import time
-
-        now = time.perf_counter()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        frac = min(done / self.total, 1.0)
-        bar = "#" * int(frac * 30)
-        line = f"[{bar:<30}] {frac:4.0%} {text}"
-        if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
-        elif force:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 # -- commands ------------------------------------------------------------------------------
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import plugin_info
@@ -60,7 +29,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .plugins import failures, get_models
+    from .plugins import get_models
 
     models = get_models()
     if args.json:
@@ -70,8 +39,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     for spec in models.values():
         print(f"{spec.id:<{width}}  {spec.name} [{', '.join(spec.accepts)}]")
         print(f"{'':<{width}}  {spec.description}")
-    for f in failures:
-        print(f"warning: plugin '{f['plugin']}' failed: {f['error']}", file=sys.stderr)
     return 0
 
 
@@ -108,10 +75,11 @@ def _parse_options(spec: Any, pairs: list[list[str]]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .callbacks import ConsoleProgress, JsonLines
     from .data import load_data
     from .plugins import get_model
     from .runs import load_run
-    from .train import Done, Epoch, Start, Step, StopSignal, train
+    from .train import Trainer
 
     resume = None
     if args.resume:
@@ -135,51 +103,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if resume is not None:
         resume.params = params
     config = dict(resume.config.model_dump()) if resume else {}
-    for key in ("epochs", "batch_size", "lr", "optimizer", "seed", "device"):
+    for key in ("epochs", "batch_size", "lr", "optimizer", "seed", "device", "val_fraction"):
         value = getattr(args, key)
         if value is not None:
             config[key] = value
     data = load_data(data_name, image_size=args.image_size)
-    stop = StopSignal()
-    progress = None
-    done = None
-    try:
-        for event in train(spec, params, data, config, resume=resume, stop=stop):
-            if args.json:
-                if not isinstance(event, Done):
-                    print(
-                        json.dumps({"event": type(event).__name__.lower(), **vars(event)}),
-                        flush=True,
-                    )
-            if isinstance(event, Start):
-                progress = Progress(event.epochs * event.steps_per_epoch)
-                total_steps = 0
-                if not args.json:
-                    print(
-                        f"Training {event.model_id} on {data.name} ({event.n_train} train, "
-                        f"{event.n_val} validation) on {event.device}, {event.n_params:,} parameters",
-                        file=sys.stderr,
-                    )
-            elif isinstance(event, Step) and not args.json:
-                total_steps += 1
-                progress.update(total_steps, f"epoch {event.epoch}  {_fmt_losses(event.losses)}")
-            elif isinstance(event, Epoch) and not args.json:
-                progress.update(
-                    total_steps,
-                    f"epoch {event.epoch}/{event.epochs}  "
-                    f"{_fmt_losses(event.losses)}  val {event.val_losses.get('total', float('nan')):.5g}  "
-                    f"{event.samples_per_s:,.0f} samples/s",
-                    force=True,
-                )
-            elif isinstance(event, Done):
-                done = event
-    except KeyboardInterrupt:
-        stop.set()
-        raise
-    finally:
-        if progress is not None and not args.json:
-            progress.close()
-    assert done is not None
+    trainer = Trainer(spec, params, data, config, resume=resume)
+    trainer.prepare()
+    if not trainer.strategy.is_main:  # under torchrun, rank 0 alone prints and saves
+        trainer.fit()
+        return 0
+    trainer.callbacks.append(JsonLines() if args.json else ConsoleProgress(data_name=data.name))
+    done = trainer.fit()
     if args.json:
         print(
             json.dumps(
@@ -189,8 +124,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                     "status": done.status,
                     "losses": done.losses,
                     "val_losses": done.val_losses,
+                    "metrics": done.metrics,
+                    "val_metrics": done.val_metrics,
                     "samples_per_s": done.samples_per_s,
                     "message": done.message,
+                    "diverged_at": done.diverged_at,
                 }
             )
         )
@@ -198,6 +136,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"Final losses: {_fmt_losses(done.losses) or 'none'}")
         if done.val_losses:
             print(f"Validation:   {_fmt_losses(done.val_losses)}")
+        metrics = {**done.metrics, **{f"val {k}": v for k, v in done.val_metrics.items()}}
+        if metrics:
+            print(f"Metrics:      {_fmt_losses(metrics)}")
         print(f"Run saved in {done.run_dir}")
     if done.status == "diverged":
         print(f"error: {done.message}", file=sys.stderr)
@@ -230,23 +171,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .data import load_data
     from .runs import load_run
-    from .train import evaluate
+    from .train import batch_tensors, evaluate_batches
 
     run = load_run(args.run)
     data_name = args.data or run.data_meta.get("source", "").removeprefix("builtin:")
     data = load_data(data_name, image_size=args.image_size)
-    if args.split == "val":
+    if args.split == "val" and run.config.val_fraction > 0:
         _, data = data.split(run.config.val_fraction, run.config.seed)
-    labels = None
-    if getattr(run.model, "needs_labels", False):
-        if data.labels is None:
-            raise AelabError(f"Model '{run.spec.id}' needs labels, but '{data.name}' has none.")
-        labels = torch.as_tensor(data.labels, dtype=torch.long)
-    losses = evaluate(run.model, torch.as_tensor(data.x, dtype=torch.float32), y=labels)
+    tensors = batch_tensors(data, run.model.batch_fields, torch.device("cpu"), run.spec.id)
+    losses, metrics = evaluate_batches(run.model, tensors)
     if args.json:
-        _print_json({"run": run.run_id, "data": data.name, "n": len(data), "losses": losses})
+        _print_json(
+            {
+                "run": run.run_id,
+                "data": data.name,
+                "n": len(data),
+                "losses": losses,
+                "metrics": metrics,
+            }
+        )
     else:
         print(f"{run.run_id} on {data.name} ({len(data)} samples): {_fmt_losses(losses)}")
+        if metrics:
+            print(f"Metrics: {_fmt_losses(metrics)}")
     return 0
 
 
@@ -288,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--optimizer")
     s.add_argument("--seed", type=int)
     s.add_argument("--device", help="auto, cpu, cuda or mps")
+    s.add_argument(
+        "--val-fraction",
+        dest="val_fraction",
+        type=float,
+        help="share of the data held out for validation (default 0.2; 0 trains on everything)",
+    )
     s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
     s.add_argument("--resume", metavar="RUN", help="continue training a saved run")
     s.add_argument("--json", action="store_true", help="print one JSON object per event")
@@ -339,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         from .plugins import set_plugins_dir
 
         set_plugins_dir(args.plugins_dir)
+    from .plugins import report_load_warnings
+
+    # Every command that loads plugins names those that failed or were refused, one line each.
+    stop_reporting = report_load_warnings(lambda line: print(f"warning: {line}", file=sys.stderr))
     if getattr(args, "command", None) == "train" and not args.data and not args.resume:
         args.data = "digits"
     try:
@@ -356,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
         return 1
+    finally:
+        stop_reporting()
 
 
 if __name__ == "__main__":

@@ -60,6 +60,9 @@ class Dataset:
     label_names: list[str] | None = None
     scaling: dict = field(default_factory=dict)
     source: str = ""
+    # Further per-sample arrays a model may ask for in its batches (``Model.batch_fields``),
+    # by field name; "x" and "y" are the samples and the labels above.
+    extra: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -76,6 +79,12 @@ class Dataset:
             )
         if self.labels is not None:
             self._check_labels()
+        for key, values in self.extra.items():
+            if key in ("x", "y") or len(values) != len(self.x):
+                raise DataError(
+                    f"Dataset '{self.name}': extra field '{key}' must be named other than x "
+                    f"and y and hold one entry per sample ({len(self.x)})."
+                )
 
     def _check_labels(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
@@ -103,6 +112,14 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every per-sample array by batch field: ``x``, ``y`` when labelled, and the extras."""
+        out = {"x": self.x}
+        if self.labels is not None:
+            out["y"] = self.labels
+        out.update(self.extra)
+        return out
+
     def subset(self, idx: Any) -> Dataset:
         """The samples at ``idx`` (an index array, mask or slice), keeping labels and scaling."""
         if isinstance(idx, (int, np.integer)):
@@ -113,6 +130,7 @@ class Dataset:
             labels=None if self.labels is None else self.labels[idx],
             label_names=None if self.label_names is None else list(self.label_names),
             scaling=copy.deepcopy(self.scaling),
+            extra={k: v[idx] for k, v in self.extra.items()},
         )
 
     def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:

@@ -119,10 +119,12 @@ def corrupt(model: Any, x: np.ndarray, seed: int = 0) -> np.ndarray | None:
     level = float(getattr(getattr(model, "params", None), "noise", 0.0) or 0.0)
     if level <= 0 or not hasattr(model, "corrupt"):
         return None
-    # A private RNG stream: drawing a picture must not shift a running training's noise.
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        return model.corrupt(_tensor(x, model)).clamp(0, 1).cpu().numpy()
+    # A private generator: drawing a picture must not shift a running training's noise.
+    xt = _tensor(x, model)
+    gen = torch.Generator(device=xt.device)
+    gen.manual_seed(seed)
+    with torch.no_grad():
+        return model.corrupt(xt, generator=gen).clamp(0, 1).cpu().numpy()
 
 
 @dataclass
@@ -188,7 +190,10 @@ def interpolate(model: Any, x1: np.ndarray, x2: np.ndarray, steps: int = 8) -> n
 def samples(model: Any, n: int = 16, seed: int = 0) -> np.ndarray:
     """``n`` seeded samples from the model's prior."""
     model.eval()
-    gen = torch.Generator().manual_seed(seed)
+    # On the model's device: torch draws CUDA noise only from a CUDA generator.
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
     return model.sample(n, generator=gen).cpu().numpy()
 
 

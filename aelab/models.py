@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,13 +16,27 @@ from .errors import ParamsError
 from .params import Params, TrainConfig, validate
 
 CAPABILITIES = ("encode", "decode", "reconstruct", "sample")
+# What a graph does, whatever it is called; the exporter, the runtime and the kit read this.
+ROLES = ("autoencoder", "encoder", "decoder", "sampler", "critic", "other")
+_ROLE_BY_NAME = {
+    "autoencoder": "autoencoder",
+    "encoder": "encoder",
+    "decoder": "decoder",
+    "generator": "sampler",
+    "discriminator": "critic",
+}
+# What a model's code is: the lab and the PCA comparison describe it accordingly.
+CODE_KINDS = ("continuous", "sparse", "binary", "discrete")
+METRICS = "metrics"  # the key under which a step returns metrics that are not losses
+# Per-sample fields a batch may carry, with the dtype the trainer gives them.
+BATCH_DTYPES: dict[str, torch.dtype] = {"x": torch.float32, "y": torch.long}
 
 
 @dataclass
 class GraphSpec:
     """One exportable graph: a module mapping one input to named outputs."""
 
-    name: str  # autoencoder, encoder, decoder, generator, discriminator
+    name: str  # the file name: autoencoder, encoder, decoder, generator, discriminator, ...
     module: nn.Module
     input_name: str  # input, code, noise
     input_shape: tuple[int, ...]  # per-sample shape; the batch axis is added by the exporter
@@ -28,6 +45,18 @@ class GraphSpec:
     # For an unbounded input that is not simply N(0, I), what it holds (recorded in the export;
     # the runtime then refuses to fill it with noise).
     input_note: str | None = None
+    # What the graph does (one of ROLES); derived from the name when not given, so a graph
+    # called "generator" is a sampler and "discriminator" a critic.
+    role: str | None = None
+    # The distribution its input may be drawn from to generate data ("normal": N(0, I)); None
+    # when random inputs mean nothing (a plain autoencoder's decoder, an encoder).
+    prior: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role is None:
+            self.role = _ROLE_BY_NAME.get(self.name, "other")
+        if self.role not in ROLES:
+            raise ValueError(f"graph '{self.name}' has role {self.role!r}; roles are {ROLES}")
 
 
 def _fused(params: list[torch.Tensor]) -> dict[str, bool]:
@@ -55,26 +84,86 @@ def make_optimizer(
     return torch.optim.SGD(params, lr=lr, momentum=0.9, **_fused(params))
 
 
+_INIT_LOCK = threading.Lock()
+
+
+def _legacy_signature(fn: Callable) -> bool:
+    """Whether a step method still takes ``(x, ...)`` instead of a batch dict (the old contract)."""
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2 and params[1] == "x"
+
+
+def _adapt_training_step(fn: Callable) -> Callable:
+    def training_step(self: Model, batch: dict[str, torch.Tensor], optimizer: str) -> dict:
+        extra = {k: v for k, v in batch.items() if k != "x"}
+        return fn(self, batch["x"], optimizer, **extra)
+
+    training_step.__doc__ = fn.__doc__
+    return training_step
+
+
+def _adapt_validation_step(fn: Callable) -> Callable:
+    def validation_step(self: Model, batch: dict[str, torch.Tensor]) -> dict:
+        extra = {k: v for k, v in batch.items() if k != "x"}
+        return fn(self, batch["x"], **extra)
+
+    validation_step.__doc__ = fn.__doc__
+    return validation_step
+
+
 class Model(nn.Module):
     """Base of every aelab model; its verbs map one-to-one onto the lab's actions.
 
     A model declares its optimizers (``configure_optimizers``) and a ``training_step`` per
-    optimizer that returns named loss terms; the trainer steps them in order and never needs
-    to know what kind of model it is.
+    optimizer that takes a batch dict and returns named loss terms; the trainer steps them in
+    order and never needs to know what kind of model it is. docs/plugins.md has the whole
+    contract.
     """
 
     capabilities: frozenset[str] = frozenset({"encode", "decode", "reconstruct"})
     steps: tuple[str, ...] = ("model",)  # optimizer names, in the order their steps run
-    # True: the trainer passes each batch's labels as ``training_step(x, name, y=labels)``.
-    needs_labels: bool = False
+    # Fields every batch must carry (see BATCH_DTYPES): "x" the inputs, "y" the labels.
+    batch_fields: tuple[str, ...] = ("x",)
+    code_kind: str = "continuous"  # one of CODE_KINDS
     # Training steps (batches) taken before the current one; the trainer sets it before each
     # step and it carries on across resumed runs, so schedules (e.g. a KL warm-up) can read it.
     global_step: int = 0
+    # The model's own random generator for training noise, seeded by the trainer; never torch's
+    # global one, so two trainings in one process (two lab tabs) reproduce their seeds.
+    rng: torch.Generator | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Plugins written for the first contract (``training_step(x, optimizer, y=...)`` and
+        # ``needs_labels = True``) keep working: adapt them once, here, and say so.
+        if cls.__dict__.get("needs_labels") and "batch_fields" not in cls.__dict__:
+            cls.batch_fields = ("x", "y")
+        for name, adapt in (
+            ("training_step", _adapt_training_step),
+            ("validation_step", _adapt_validation_step),
+        ):
+            fn = cls.__dict__.get(name)
+            if fn is not None and _legacy_signature(fn):
+                warnings.warn(
+                    f"{cls.__qualname__}.{name} takes (x, ...); aelab now passes a batch dict "
+                    "({'x': ..., 'y': ...}). It is adapted for now; see docs/plugins.md.",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                setattr(cls, name, adapt(fn))
 
     def __init__(self, params: Params, sample_shape: tuple[int, ...]):
         super().__init__()
         self.params = params
         self.sample_shape = tuple(sample_shape)
+
+    @property
+    def needs_labels(self) -> bool:
+        """Whether every batch must carry labels (``"y"`` in ``batch_fields``)."""
+        return "y" in self.batch_fields
 
     # -- verbs -----------------------------------------------------------------------------
     @property
@@ -101,25 +190,72 @@ class Model(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x)
 
+    # -- randomness ------------------------------------------------------------------------
+    def seed_rng(self, seed: int, device: torch.device | str | None = None) -> None:
+        """Give the model its own generator for training noise, on ``device``."""
+        device = torch.device(device) if device is not None else self._param_device()
+        self.rng = torch.Generator(device=device)
+        self.rng.manual_seed(int(seed))
+
+    def _param_device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    def generator_for(self, device: torch.device) -> torch.Generator | None:
+        """The model's generator on ``device`` (following the model if it moved); None when
+        the model was never seeded, which falls back to torch's global generator."""
+        g = self.rng
+        if g is None or g.device == device:
+            return g
+        moved = torch.Generator(device=device)
+        moved.manual_seed(g.initial_seed())
+        self.rng = moved
+        return moved
+
+    def randn_like(self, t: torch.Tensor) -> torch.Tensor:
+        """N(0, 1) noise shaped like ``t``, from the model's own generator."""
+        return torch.randn(
+            t.shape, generator=self.generator_for(t.device), dtype=t.dtype, device=t.device
+        )
+
+    def rand_like(self, t: torch.Tensor) -> torch.Tensor:
+        """U[0, 1) noise shaped like ``t``, from the model's own generator."""
+        return torch.rand(
+            t.shape, generator=self.generator_for(t.device), dtype=t.dtype, device=t.device
+        )
+
+    def randn(self, *shape: int, like: torch.Tensor) -> torch.Tensor:
+        """N(0, 1) noise of ``shape`` on ``like``'s device and dtype, from the model's generator."""
+        return torch.randn(
+            shape, generator=self.generator_for(like.device), dtype=like.dtype, device=like.device
+        )
+
     # -- training --------------------------------------------------------------------------
     def configure_optimizers(self, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
         """Optimizers by name, in the order their training steps run."""
         return {"model": make_optimizer(config, self.parameters())}
 
-    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
-        """Loss terms for one optimizer on a batch; key ``loss`` is what gets minimised."""
+    def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
+        """Loss terms for one optimizer on a batch (``batch["x"]``, plus the fields named in
+        ``batch_fields``); key ``loss`` is what gets minimised, other tensors are its named
+        terms, and an optional ``"metrics"`` dict holds figures that are not losses."""
         raise NotImplementedError
 
-    def validation_step(self, x: torch.Tensor, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Loss terms on held-out data (called in eval mode without gradients); ``batch`` holds
-        ``y`` for models that need labels."""
-        terms: dict[str, torch.Tensor] = {}
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Loss terms on held-out data (called in eval mode without gradients). By default every
+        step's terms, their ``total`` (the sum of the steps' losses) and their metrics."""
+        terms: dict[str, Any] = {}
+        metrics: dict[str, Any] = {}
         total = 0.0
         for name in self.steps:
-            out = self.training_step(x, name, **batch)
-            total = total + out["loss"]
-            terms.update({k: v for k, v in out.items() if k != "loss"})
+            out = dict(self.training_step(batch, name))
+            metrics.update(out.pop(METRICS, None) or {})
+            total = total + out.pop("loss")
+            terms.update(out)
         terms["total"] = total
+        if metrics:
+            terms[METRICS] = metrics
         return terms
 
     # -- export ----------------------------------------------------------------------------
@@ -143,10 +279,37 @@ class Model(nn.Module):
         if "decode" in self.capabilities:
             out.append(
                 GraphSpec(
-                    "decoder", _Verb(self, "decode"), "code", self.code_shape, ["output"], None
+                    "decoder",
+                    _Verb(self, "decode"),
+                    "code",
+                    self.code_shape,
+                    ["output"],
+                    None,
+                    # Decoding N(0, I) codes generates data only where training fit a prior.
+                    prior="normal" if "sample" in self.capabilities else None,
                 )
             )
         return out
+
+
+def build_seeded(
+    spec: ModelSpec,
+    params: dict[str, Any] | Params | None,
+    sample_shape: tuple[int, ...],
+    kind: str,
+    seed: int,
+) -> Model:
+    """Build a model whose initial weights depend on ``seed`` alone, and seed its generator.
+
+    Layers draw their initial weights from torch's global generator; building under a lock
+    with that generator seeded, then restored, keeps two builds in two threads (two lab tabs)
+    from drawing from each other's stream.
+    """
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(int(seed))
+        model = spec.build(params, sample_shape, kind)
+    model.seed_rng(seed)
+    return model
 
 
 class _Verb(nn.Module):

@@ -1,19 +1,26 @@
-"""The generic trainer: steps whatever optimizers a model declares and yields progress events."""
+"""The generic trainer: a Trainer (prepare, step, evaluate, fit) that reports through callbacks.
+
+The trainer knows nothing about what it trains: a model declares its optimizers, the batch
+fields it needs and a training step per optimizer; everything that is not training (saving,
+printing, the lab's live view, logging) is a callback (``aelab.callbacks``).
+"""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from .distributed import SingleProcess, pick_strategy
 from .errors import ParamsError, TrainingError
-from .models import Model, ModelSpec
+from .models import BATCH_DTYPES, METRICS, Model, ModelSpec, build_seeded
 from .params import Params, TrainConfig, validate
 
 
@@ -40,6 +47,7 @@ class Step:
     losses: dict[str, float]
     samples_per_s: float
     elapsed: float
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,11 +60,13 @@ class Epoch:
     val_losses: dict[str, float]
     samples_per_s: float
     elapsed: float
+    metrics: dict[str, float] = field(default_factory=dict)  # not losses: never summed in
+    val_metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class Done:
-    """Training ended: completed, stopped, or halted by a non-finite loss."""
+    """Training ended: completed, stopped, interrupted, or halted by a non-finite loss."""
 
     run_id: str
     run_dir: str | None
@@ -65,9 +75,12 @@ class Done:
     samples_per_s: float
     elapsed: float
     epochs_done: int
-    status: str  # completed | stopped | diverged
+    status: str  # completed | stopped | diverged | interrupted
     message: str = ""
     model: Any = field(default=None, repr=False)
+    metrics: dict[str, float] = field(default_factory=dict)
+    val_metrics: dict[str, float] = field(default_factory=dict)
+    diverged_at: dict[str, Any] | None = None
 
 
 Event = Start | Step | Epoch | Done
@@ -110,29 +123,73 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch and numpy so the same seed gives the same losses on CPU."""
+    """Seed torch's and numpy's global generators (scripts; the trainer itself never uses them)."""
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
 
 
-class _Snapshot:
-    """The last good weights, to fall back on when a loss turns NaN.
-
-    The copies are made once and refreshed in place each epoch: no allocation per epoch (fresh
-    clones cost about 1% of a small model's training time; a deepcopy 10× more).
-    """
+class StepModule(nn.Module):
+    """The module whose forward is one training step, so DistributedDataParallel sees every
+    step (it synchronises gradients only through a module's forward)."""
 
     def __init__(self, model: Model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
+        return self.model.training_step(batch, optimizer)
+
+
+class _Snapshot:
+    """The last good weights and optimizer state, to go back to when training diverges.
+
+    The copies are made once and refreshed in place after each good epoch: no allocation per
+    epoch (fresh clones cost about 1% of a small model's training time).
+    """
+
+    def __init__(self, model: Model, optimizers: dict[str, torch.optim.Optimizer]):
+        self.model = model
+        self.optimizers = optimizers
         self.live = model.state_dict()  # detached views that follow the weights as they train
         self.saved = {k: v.clone() for k, v in self.live.items()}
+        self.opt_saved = {n: _clone_tree(o.state_dict()) for n, o in optimizers.items()}
 
     @torch.no_grad()
     def take(self) -> None:
         for k, v in self.live.items():
             self.saved[k].copy_(v)
+        for name, opt in self.optimizers.items():
+            self.opt_saved[name] = _copy_tree(self.opt_saved[name], opt.state_dict())
 
-    def restore(self, model: Model) -> None:
-        model.load_state_dict(self.saved)
+    def restore(self) -> None:
+        self.model.load_state_dict(self.saved)
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(_clone_tree(self.opt_saved[name]))
+
+
+def _clone_tree(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clone_tree(v) for v in obj]
+    return obj
+
+
+@torch.no_grad()
+def _copy_tree(saved: Any, live: Any) -> Any:
+    """``live`` copied into ``saved``'s tensors where the shapes allow, cloned where not."""
+    if isinstance(live, torch.Tensor):
+        if isinstance(saved, torch.Tensor) and saved.shape == live.shape:
+            return saved.copy_(live)
+        return live.detach().clone()
+    if isinstance(live, dict):
+        old = saved if isinstance(saved, dict) else {}
+        return {k: _copy_tree(old.get(k), v) for k, v in live.items()}
+    if isinstance(live, list):
+        return _clone_tree(live)
+    return live
 
 
 def _finite(values: dict[str, float]) -> bool:
@@ -145,23 +202,436 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows if k in r])) for k in rows[0]}
 
 
+def _split_terms(out: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A step's output as (loss terms, metrics)."""
+    metrics = out.get(METRICS) or {}
+    return {k: v for k, v in out.items() if k != METRICS}, metrics
+
+
+def _floats(values: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()
+    }
+
+
+def batch_tensors(
+    data: Any, fields: Iterable[str], device: torch.device, what: str = "model"
+) -> dict[str, torch.Tensor]:
+    """The per-sample arrays a model's batches need, as tensors on ``device``."""
+    arrays = data.arrays()
+    out = {}
+    for name in fields:
+        if name not in arrays:
+            if name == "y":
+                raise ParamsError(
+                    f"Model '{what}' is conditional and needs a label for every sample, but "
+                    f"dataset '{data.name}' has no labels; use labelled data (e.g. digits, or "
+                    "class sub-folders)."
+                )
+            raise ParamsError(
+                f"Model '{what}' needs the batch field '{name}', which dataset '{data.name}' "
+                f"does not provide (it has {', '.join(arrays)})."
+            )
+        dtype = BATCH_DTYPES.get(name)
+        out[name] = torch.as_tensor(np.asarray(arrays[name]), dtype=dtype, device=device)
+    return out
+
+
 @torch.no_grad()
-def evaluate(
-    model: Model, x: torch.Tensor, batch_size: int = 1024, y: torch.Tensor | None = None
-) -> dict[str, float]:
-    """Mean loss terms over ``x`` in eval mode (no noise, no gradients); ``y``: labels, if needed."""
-    if len(x) == 0:
-        return {}
+def evaluate_batches(
+    model: Model, tensors: dict[str, torch.Tensor], batch_size: int = 1024
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean loss terms and metrics over ``tensors`` in eval mode (no noise, no gradients)."""
+    n = len(tensors["x"])
+    if n == 0:
+        return {}, {}
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    for i in range(0, len(x), batch_size):
-        batch = x[i : i + batch_size]
-        extra = {} if y is None else {"y": y[i : i + batch_size]}
-        for k, v in model.validation_step(batch, **extra).items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+    metric_sums: dict[str, float] = {}
+    for i in range(0, n, batch_size):
+        batch = {k: v[i : i + batch_size] for k, v in tensors.items()}
+        size = len(batch["x"])
+        terms, metrics = _split_terms(model.validation_step(batch))
+        for k, v in _floats(terms).items():
+            sums[k] = sums.get(k, 0.0) + v * size
+        for k, v in _floats(metrics).items():
+            metric_sums[k] = metric_sums.get(k, 0.0) + v * size
     model.train(was_training)
-    return {k: v / len(x) for k, v in sums.items()}
+    return {k: v / n for k, v in sums.items()}, {k: v / n for k, v in metric_sums.items()}
+
+
+def evaluate(
+    model: Model, x: torch.Tensor, batch_size: int = 1024, y: torch.Tensor | None = None
+) -> dict[str, float]:
+    """Mean loss terms over ``x`` in eval mode; ``y``: labels, for models that need them."""
+    tensors = {"x": x} if y is None else {"x": x, "y": y}
+    return evaluate_batches(model, tensors, batch_size)[0]
+
+
+class Trainer:
+    """Trains one model on one dataset: ``prepare()``, then ``step()`` per batch, ``evaluate()``
+    per epoch; ``fit()`` does it all and returns the Done result, ``events()`` yields as it goes.
+
+    ``resume`` is a loaded Run whose weights, optimizer state and history carry on. With
+    ``save`` the run is written to its folder when training ends, however it ends (the
+    :class:`aelab.callbacks.SaveRun` callback); ``callbacks`` get every event.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        params: Params | dict[str, Any] | None,
+        data: Any,
+        config: TrainConfig | dict[str, Any] | None = None,
+        *,
+        resume: Any = None,
+        callbacks: Iterable[Any] = (),
+        stop: StopSignal | None = None,
+        save: bool = True,
+        runs_dir: str | None = None,
+        step_every: int = 1,
+        strategy: SingleProcess | None = None,
+    ):
+        self.spec = spec
+        self.data = data
+        self.config = (
+            config
+            if isinstance(config, TrainConfig)
+            else validate(TrainConfig, config or {}, "training settings")
+        )
+        self.params = spec.validate_params(params if resume is None else resume.params)
+        self.resume = resume
+        self.stop = stop
+        self.step_every = step_every
+        self.strategy = strategy
+        self.callbacks = list(callbacks)
+        self.save = save
+        self.runs_dir = runs_dir
+        self.run_id: str = ""
+        self.run_dir: str | None = None
+        self.model: Model | None = None
+        self.history: list[dict[str, Any]] = list(resume.history) if resume is not None else []
+        self.status, self.message = "completed", ""
+        self.diverged_at: dict[str, Any] | None = None
+        self._prepared = False
+        self._done: Done | None = None
+
+    # -- set-up ----------------------------------------------------------------------------
+    def prepare(self) -> Start:
+        """Choose the device, split and move the data, build (or resume) the model and its
+        optimizers; idempotent. Returns the Start event (not yet sent to the callbacks)."""
+        if self._prepared:
+            return self._start
+        from . import callbacks as cb
+        from . import runs as runs_mod
+
+        config, spec, data = self.config, self.spec, self.data
+        self.strategy = self.strategy or pick_strategy()
+        self.device = self.strategy.device(pick_device(config.device))
+        train_set, val_set = (
+            data.split(config.val_fraction, config.seed)
+            if config.val_fraction > 0
+            else (data, None)
+        )
+        resume = self.resume
+        if resume is not None:
+            model = resume.model
+            if tuple(model.sample_shape) != tuple(data.sample_shape):
+                raise ParamsError(
+                    f"This run was trained on samples of shape {list(model.sample_shape)}, "
+                    f"but the data has shape {list(data.sample_shape)}."
+                )
+        else:
+            model = build_seeded(spec, self.params, data.sample_shape, data.kind, config.seed)
+        model.to(self.device).train()
+        optimizers = model.configure_optimizers(config)
+        if list(optimizers) != list(model.steps):
+            raise TrainingError(
+                f"Model '{spec.id}' declares steps {list(model.steps)} but optimizers "
+                f"{list(optimizers)}."
+            )
+        if resume is not None:
+            self._resume_optimizers(optimizers, runs_mod)
+        fields = tuple(model.batch_fields)
+        self.train_tensors = batch_tensors(train_set, fields, self.device, spec.id)
+        self.val_tensors = (
+            batch_tensors(val_set, fields, self.device, spec.id) if val_set is not None else None
+        )
+        self.model, self.optimizers = model, optimizers
+        self.step_module = self.strategy.wrap(StepModule(model))
+        self._steps = list(optimizers.items())
+        self.n_train = len(self.train_tensors["x"])
+        self.batch_size = min(config.batch_size, self.n_train)
+        self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
+        self.first_epoch = self.history[-1]["epoch"] + 1 if self.history else 1
+        self.global_step = (self.first_epoch - 1) * self.steps_per_epoch
+        # A resumed run continues with new shuffles and noise rather than replaying epoch 1's.
+        self.shuffle = torch.Generator()
+        self.shuffle.manual_seed(config.seed + self.first_epoch - 1)
+        model.seed_rng(self.strategy.noise_seed(config.seed + self.first_epoch - 1), self.device)
+        if resume is not None:
+            self.run_id, self.run_dir = resume.run_id, str(resume.path)
+        else:
+            self.run_id = runs_mod.new_run_id(spec.id)
+            self.run_dir = str(runs_mod.runs_root(self.runs_dir) / self.run_id)
+        if self.save and self.strategy.is_main:
+            self.callbacks.insert(0, cb.SaveRun())
+        self.snapshot = _Snapshot(model, optimizers)
+        self._start = Start(
+            self.run_id,
+            spec.id,
+            str(self.device),
+            sum(p.numel() for p in model.parameters()),
+            self.n_train,
+            len(self.val_tensors["x"]) if self.val_tensors is not None else 0,
+            config.epochs,
+            self.steps_per_epoch,
+        )
+        self._prepared = True
+        return self._start
+
+    def _resume_optimizers(self, optimizers: dict[str, Any], runs_mod: Any) -> None:
+        """Load the saved moments, keeping the hyperparameters just configured: a resumed run
+        trains at the learning rate asked for now, not the one it was saved with."""
+        state = self.resume.optimizer_state
+        error = getattr(self.resume, "optimizer_error", None)
+        if error:
+            raise TrainingError(error)
+        if not state:
+            return
+        fresh = {
+            name: [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+            for name, opt in optimizers.items()
+        }
+        runs_mod.load_optimizer_state(optimizers, state)
+        for name, opt in optimizers.items():
+            for group, settings in zip(opt.param_groups, fresh[name]):
+                group.update(settings)
+
+    # -- training --------------------------------------------------------------------------
+    def batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """One epoch of batches (dicts of the model's batch fields), freshly shuffled."""
+        perm = torch.randperm(self.n_train, generator=self.shuffle).to(self.device)
+        bs, shard = self.batch_size, self.strategy.shard
+        for i in range(0, self.n_train, bs):
+            idx = shard(perm[i : i + bs])
+            yield {k: v[idx] for k, v in self.train_tensors.items()}
+
+    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float] | None:
+        """One step of every optimizer on ``batch``: the loss terms (and ``total``), or None
+        when a loss was not finite (then nothing was applied from that optimizer on)."""
+        self.model.global_step = self.global_step
+        row: dict[str, float] = {}
+        self.step_metrics: dict[str, Any] = {}
+        total = 0.0
+        for name, opt in self._steps:
+            opt.zero_grad(set_to_none=True)
+            out = self.step_module(batch, name)
+            terms, metrics = _split_terms(out)
+            loss = terms["loss"]
+            value = float(loss.detach())
+            if not self.strategy.all_finite(value):
+                bad = [
+                    k
+                    for k, v in terms.items()
+                    if k != "loss" and not math.isfinite(float(v.detach()))
+                ]
+                self.diverged_at = {
+                    "epoch": self.epoch,
+                    "step": self.global_step + 1,
+                    "optimizer": name,
+                    "terms": bad or ["loss"],
+                    "phase": "training",
+                }
+                return None
+            loss.backward()
+            opt.step()
+            total += value
+            for k, v in terms.items():
+                if k != "loss":
+                    # One sync per distinct tensor: a lone term is the loss itself.
+                    row[k] = value if v is loss else float(v.detach())
+            self.step_metrics.update(metrics)
+        row["total"] = total
+        self.global_step += 1
+        return row
+
+    def evaluate(self, tensors: dict[str, torch.Tensor] | None = None) -> tuple[dict, dict]:
+        """Mean loss terms and metrics on the validation data (or ``tensors``)."""
+        tensors = self.val_tensors if tensors is None else tensors
+        if tensors is None:
+            return {}, {}
+        return evaluate_batches(self.model, tensors)
+
+    def _diverge(self) -> None:
+        """Go back to the last good epoch, weights and optimizer state both, and say where."""
+        self.snapshot.restore()
+        self.status = "diverged"
+        at = self.diverged_at or {}
+        where = (
+            f"at epoch {at.get('epoch')}, step {at.get('step')}"
+            if at.get("phase") == "training"
+            else f"in the validation after epoch {at.get('epoch')}"
+        )
+        terms = ", ".join(at.get("terms") or ["loss"])
+        kept = (
+            f"the weights and optimizer state of epoch {self.history[-1]['epoch']} were restored"
+            if self.history
+            else "the initial weights were restored"
+        )
+        self.message = (
+            f"Training diverged {where}: the {terms} loss became NaN or infinite; {kept}. "
+            "Try a lower learning rate."
+        )
+
+    # -- the loop --------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        hook = {Start: "on_start", Step: "on_step", Epoch: "on_epoch", Done: "on_end"}[type(event)]
+        for callback in self.callbacks:
+            method = getattr(callback, hook, None)
+            if method is not None:
+                method(self, event)
+
+    def events(self) -> Iterator[Event]:
+        """Train, sending every event to the callbacks and yielding it."""
+        start = self.prepare()
+        try:
+            self._emit(start)
+            yield start
+            yield from self._loop()
+        except (GeneratorExit, KeyboardInterrupt):
+            # The consumer went away (a closed browser tab, Ctrl-C): keep what was learned.
+            if self._done is None:
+                self.status = "interrupted"
+                self.message = "Training was interrupted; the run keeps its last complete step."
+                self._emit(self._result())
+            raise
+        finally:
+            for callback in self.callbacks:
+                close = getattr(callback, "close", None)
+                if close is not None:
+                    close(self)
+
+    def fit(self) -> Done:
+        """Train to the end and return the result (callbacks see every event on the way)."""
+        for _ in self.events():
+            pass
+        assert self._done is not None
+        return self._done
+
+    def _loop(self) -> Iterator[Event]:
+        config = self.config
+        self.train_time, self.seen = 0.0, 0
+        self.t_start = time.perf_counter()
+        self.losses: dict[str, float] = {}
+        self.val_losses: dict[str, float] = {}
+        self.metrics: dict[str, float] = {}
+        self.val_metrics: dict[str, float] = {}
+        self.epochs_done = 0
+        last = self.first_epoch + config.epochs - 1
+        for epoch in range(self.first_epoch, last + 1):
+            self.epoch = epoch
+            rows: list[dict[str, float]] = []
+            metric_sums: dict[str, Any] = {}
+            t0 = time.perf_counter()
+            for batch in self.batches():
+                row = self.step(batch)
+                if row is None:
+                    break
+                rows.append(row)
+                for k, v in self.step_metrics.items():
+                    metric_sums[k] = metric_sums.get(k, 0.0) + (
+                        v.detach() if isinstance(v, torch.Tensor) else v
+                    )
+                self.seen += len(batch["x"]) * self.strategy.world_size
+                if self.step_every and self.global_step % self.step_every == 0:
+                    elapsed_train = self.train_time + time.perf_counter() - t0
+                    event = Step(
+                        epoch,
+                        self.global_step,
+                        row,
+                        self.seen / max(elapsed_train, 1e-9),
+                        time.perf_counter() - self.t_start,
+                        _floats(self.step_metrics),
+                    )
+                    self._emit(event)
+                    yield event
+                if self.stop is not None and self.stop.is_set():
+                    self.status = "stopped"
+                    self.message = f"Training stopped by request during epoch {epoch}."
+                    break
+            self.train_time += time.perf_counter() - t0
+            if self.diverged_at is not None:
+                self._diverge()
+                break
+            if rows:
+                losses = _mean(rows)
+                metrics = {k: v / len(rows) for k, v in _floats(metric_sums).items()}
+                val_losses, val_metrics = self.evaluate()
+                if not _finite(losses) or not _finite(val_losses):
+                    bad = [k for k, v in {**losses, **val_losses}.items() if not math.isfinite(v)]
+                    self.diverged_at = {
+                        "epoch": epoch,
+                        "step": self.global_step,
+                        "terms": bad,
+                        "phase": "validation",
+                    }
+                    self._diverge()
+                    break
+                self.snapshot.take()
+                self.losses, self.val_losses = losses, val_losses
+                self.metrics, self.val_metrics = metrics, val_metrics
+                self.epochs_done += 1
+                sps = self.seen / max(self.train_time, 1e-9)
+                entry = {
+                    "epoch": epoch,
+                    "losses": losses,
+                    "val_losses": val_losses,
+                    "samples_per_s": sps,
+                    "elapsed": time.perf_counter() - self.t_start,
+                }
+                if metrics or val_metrics:
+                    entry["metrics"], entry["val_metrics"] = metrics, val_metrics
+                self.history.append(entry)
+                event = Epoch(
+                    epoch,
+                    last,
+                    losses,
+                    val_losses,
+                    sps,
+                    time.perf_counter() - self.t_start,
+                    metrics,
+                    val_metrics,
+                )
+                self._emit(event)
+                yield event
+            if self.status == "stopped":
+                break
+        self.model.eval()
+        done = self._result()
+        self._emit(done)
+        yield done
+
+    def _result(self) -> Done:
+        """The Done event for the current state (the SaveRun callback fills in ``run_dir``)."""
+        done = Done(
+            self.run_id,
+            None,
+            getattr(self, "losses", {}),
+            getattr(self, "val_losses", {}),
+            getattr(self, "seen", 0) / max(getattr(self, "train_time", 0.0), 1e-9),
+            time.perf_counter() - getattr(self, "t_start", time.perf_counter()),
+            getattr(self, "epochs_done", 0),
+            self.status,
+            self.message,
+            self.model,
+            getattr(self, "metrics", {}),
+            getattr(self, "val_metrics", {}),
+            self.diverged_at,
+        )
+        self._done = done
+        return done
 
 
 def train(
@@ -175,220 +645,20 @@ def train(
     save: bool = True,
     runs_dir: str | None = None,
     step_every: int = 1,
+    callbacks: Iterable[Any] = (),
 ) -> Iterator[Event]:
-    """Train ``spec`` on ``data`` and yield Start, Step, Epoch and Done events.
-
-    ``resume`` is a loaded Run whose weights, optimizer state and history carry on. With ``save``
-    the run is written to ``runs/<id>/`` when training ends, however it ends.
-    """
-    from . import runs as runs_mod
-
-    config = (
-        config
-        if isinstance(config, TrainConfig)
-        else validate(TrainConfig, config or {}, "training settings")
+    """Train ``spec`` on ``data`` and yield Start, Step, Epoch and Done events (a Trainer's
+    ``events()``; use ``Trainer(...).fit()`` for the result alone)."""
+    trainer = Trainer(
+        spec,
+        params,
+        data,
+        config,
+        resume=resume,
+        callbacks=callbacks,
+        stop=stop,
+        save=save,
+        runs_dir=runs_dir,
+        step_every=step_every,
     )
-    params = spec.validate_params(params if resume is None else resume.params)
-    device = pick_device(config.device)
-    seed_everything(config.seed)
-    train_set, val_set = (
-        data.split(config.val_fraction, config.seed) if config.val_fraction > 0 else (data, None)
-    )
-
-    model = resume.model if resume is not None else spec.build(params, data.sample_shape, data.kind)
-    if resume is not None and tuple(model.sample_shape) != tuple(data.sample_shape):
-        raise ParamsError(
-            f"This run was trained on samples of shape {list(model.sample_shape)}, "
-            f"but the data has shape {list(data.sample_shape)}."
-        )
-    model.to(device).train()
-    optimizers = model.configure_optimizers(config)
-    if list(optimizers) != list(model.steps):
-        raise TrainingError(
-            f"Model '{spec.id}' declares steps {list(model.steps)} but optimizers {list(optimizers)}."
-        )
-    if resume is not None and resume.optimizer_state:
-        runs_mod.load_optimizer_state(optimizers, resume.optimizer_state)
-
-    x_train = torch.as_tensor(train_set.x, dtype=torch.float32, device=device)
-    x_val = (
-        torch.as_tensor(val_set.x, dtype=torch.float32, device=device)
-        if val_set is not None
-        else None
-    )
-    y_train = y_val = None
-    if model.needs_labels:  # conditional models get each batch's labels as ``y``
-        if data.labels is None:
-            raise ParamsError(
-                f"Model '{spec.id}' is conditional and needs a label for every sample, but dataset "
-                f"'{data.name}' has no labels; use labelled data (e.g. digits, or class sub-folders)."
-            )
-        y_train = torch.as_tensor(train_set.labels, dtype=torch.long, device=device)
-        y_val = (
-            torch.as_tensor(val_set.labels, dtype=torch.long, device=device)
-            if val_set is not None
-            else None
-        )
-    n = len(x_train)
-    bs = min(config.batch_size, n)
-    steps_per_epoch = math.ceil(n / bs)
-    shuffle = torch.Generator()
-    history: list[dict[str, Any]] = list(resume.history) if resume is not None else []
-    first_epoch = history[-1]["epoch"] + 1 if history else 1
-    # A resumed run continues with new shuffles rather than replaying epoch 1's order.
-    shuffle.manual_seed(config.seed + first_epoch - 1)
-    run_id = resume.run_id if resume is not None else runs_mod.new_run_id(spec.id)
-    n_params = sum(p.numel() for p in model.parameters())
-
-    yield Start(
-        run_id,
-        spec.id,
-        str(device),
-        n_params,
-        n,
-        len(x_val) if x_val is not None else 0,
-        config.epochs,
-        steps_per_epoch,
-    )
-
-    status, message = "completed", ""
-    good_state = _Snapshot(model)
-    train_time = 0.0
-    seen = 0
-    gstep = (first_epoch - 1) * steps_per_epoch
-    last_losses: dict[str, float] = {}
-    val_losses: dict[str, float] = {}
-    epochs_done = 0
-    t_start = time.perf_counter()
-    step_names = list(optimizers.items())
-
-    def persist(final_status: str) -> str | None:
-        """Write the run (weights, optimizer state, history) unless saving is off."""
-        if not save:
-            return None
-        model.eval()
-        folder = runs_mod.save_run(
-            run_id,
-            spec,
-            params,
-            config,
-            model,
-            optimizers,
-            history,
-            data.meta(),
-            runs_dir=runs_dir,
-            status=final_status,
-        )
-        return str(folder)
-
-    try:
-        for epoch in range(first_epoch, first_epoch + config.epochs):
-            perm = torch.randperm(n, generator=shuffle).to(device)
-            rows: list[dict[str, float]] = []
-            t0 = time.perf_counter()
-            for i in range(0, n, bs):
-                batch = x_train[perm[i : i + bs]]
-                extra = {} if y_train is None else {"y": y_train[perm[i : i + bs]]}
-                step_losses: dict[str, float] = {}
-                total = 0.0
-                model.global_step = gstep
-                for name, opt in step_names:
-                    opt.zero_grad(set_to_none=True)
-                    terms = model.training_step(batch, name, **extra)
-                    loss = terms["loss"]
-                    value = float(loss.detach())
-                    if not math.isfinite(value):
-                        status = "diverged"
-                        break
-                    loss.backward()
-                    opt.step()
-                    total += value
-                    for k, v in terms.items():
-                        if k != "loss":
-                            # One sync per distinct tensor: a lone term is the loss itself.
-                            step_losses[k] = value if v is loss else float(v.detach())
-                if status == "diverged":
-                    bad = [k for k, v in terms.items() if not math.isfinite(float(v.detach()))]
-                    message = (
-                        f"Training stopped at epoch {epoch}, step {gstep + 1}: the {', '.join(bad) or 'loss'} "
-                        "loss became NaN or infinite; the last good weights were kept. "
-                        "Try a lower learning rate."
-                    )
-                    break
-                step_losses["total"] = total
-                rows.append(step_losses)
-                gstep += 1
-                seen += len(batch)
-                if step_every and gstep % step_every == 0:
-                    elapsed_train = train_time + time.perf_counter() - t0
-                    yield Step(
-                        epoch,
-                        gstep,
-                        step_losses,
-                        seen / max(elapsed_train, 1e-9),
-                        time.perf_counter() - t_start,
-                    )
-                if stop is not None and stop.is_set():
-                    status = "stopped"
-                    message = f"Training stopped by request during epoch {epoch}."
-                    break
-            train_time += time.perf_counter() - t0
-            if status == "diverged":
-                if not all(torch.isfinite(p).all() for p in model.parameters()):
-                    good_state.restore(model)
-                break
-            if rows:
-                last_losses = _mean(rows)
-                val_losses = evaluate(model, x_val, y=y_val) if x_val is not None else {}
-                if not _finite(last_losses) or not _finite(val_losses):
-                    status = "diverged"
-                    message = (
-                        f"Training stopped after epoch {epoch}: the loss became NaN or infinite; "
-                        "the last good weights were kept. Try a lower learning rate."
-                    )
-                    good_state.restore(model)
-                    break
-                good_state.take()
-                epochs_done += 1
-                sps = seen / max(train_time, 1e-9)
-                history.append(
-                    {
-                        "epoch": epoch,
-                        "losses": last_losses,
-                        "val_losses": val_losses,
-                        "samples_per_s": sps,
-                        "elapsed": time.perf_counter() - t_start,
-                    }
-                )
-                yield Epoch(
-                    epoch,
-                    first_epoch + config.epochs - 1,
-                    last_losses,
-                    val_losses,
-                    sps,
-                    time.perf_counter() - t_start,
-                )
-            if status == "stopped":
-                break
-
-    except (GeneratorExit, KeyboardInterrupt):
-        # The consumer went away (a closed browser tab, Ctrl-C): keep what was learned so far.
-        if not all(torch.isfinite(p).all() for p in model.parameters()):
-            good_state.restore(model)
-        persist("interrupted")
-        raise
-
-    model.eval()
-    run_dir = persist(status)
-    yield Done(
-        run_id,
-        run_dir,
-        last_losses,
-        val_losses,
-        seen / max(train_time, 1e-9),
-        time.perf_counter() - t_start,
-        epochs_done,
-        status,
-        message,
-        model,
-    )
+    yield from trainer.events()

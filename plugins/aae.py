@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -101,12 +101,12 @@ class AdversarialAutoencoder(MLPAutoencoder):
         with torch.no_grad():
             return self.decode(z)
 
-    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
         if optimizer == "reconstruction":
-            return super().training_step(x, optimizer)
-        z = self.encode(x)
+            return super().training_step(batch, optimizer)
+        z = self.encode(batch["x"])
         if optimizer == "discriminator":
-            prior = torch.randn_like(z)
+            prior = self.randn_like(z)
             loss = discriminator_loss(self.discriminator(prior), self.discriminator(z.detach()))
             return {"discriminator": loss, "loss": loss}
         loss = self.params.adversarial_weight * generator_loss(self.discriminator(z))

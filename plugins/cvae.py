@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from aelab_plugins.vae import VAE, VAEParams
@@ -19,7 +21,7 @@ the encoder models q(z | x, y) and the decoder p(x | z, y). The loss is the cond
 
 Because the label is supplied, the code no longer has to store the class and is free to capture
 style (slant, thickness, position). Training needs labelled data; the trainer passes each batch's
-labels to models that declare `needs_labels`.
+labels to models that list `"y"` in their `batch_fields`.
 
 **Sampling.** Choose a class, draw z ~ N(0, I) and decode [z, one-hot(y)]: new examples of that
 class on demand. The exported decoder takes that concatenated code (latent first, one-hot last).
@@ -46,7 +48,7 @@ class CVAE(VAE):
     """VAE conditioned on one-hot labels in both encoder and decoder."""
 
     capabilities = frozenset({"decode", "sample"})  # encoding and reconstructing need a label
-    needs_labels = True
+    batch_fields = ("x", "y")
 
     @staticmethod
     def condition_size(params: CVAEParams) -> int:
@@ -105,9 +107,8 @@ class CVAE(VAE):
         with torch.no_grad():
             return self.decode(torch.cat([z, self.one_hot(y)], dim=1))
 
-    def training_step(
-        self, x: torch.Tensor, optimizer: str, y: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
+        x, y = batch["x"], batch.get("y")
         if y is None:
             raise ParamsError(
                 "The conditional VAE needs each sample's label; train it on labelled data."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -13,7 +13,7 @@ from torch import nn
 from aelab.blocks import ConvDecoder, ConvEncoder, mlp
 from aelab.hookspecs import hookimpl
 from aelab.losses import discriminator_loss, generator_loss
-from aelab.models import GraphSpec, Model, ModelSpec, _Verb, make_optimizer
+from aelab.models import METRICS, GraphSpec, Model, ModelSpec, _Verb, make_optimizer
 from aelab.params import Params, TrainConfig
 
 HELP = """\
@@ -195,24 +195,35 @@ class GAN(Model):
 
     def _d(self, x_d: torch.Tensor) -> torch.Tensor:
         if self.training and self.params.noise > 0:
-            x_d = x_d + self.params.noise * torch.randn_like(x_d)
+            x_d = x_d + self.params.noise * self.randn_like(x_d)
         return self.discriminator(x_d)
 
-    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
-        z = torch.randn(x.shape[0], self.params.code_size, device=x.device)
+    def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
+        x = batch["x"]
+        z = self.randn(x.shape[0], self.params.code_size, like=x)
         fake = self._generate(z)
         if optimizer == "discriminator":
-            loss = discriminator_loss(
-                self._d(self._to_d(x)), self._d(fake.detach()), self.params.label_smoothing
-            )
-            return {"discriminator": loss, "loss": loss}
+            real_logit, fake_logit = self._d(self._to_d(x)), self._d(fake.detach())
+            loss = discriminator_loss(real_logit, fake_logit, self.params.label_smoothing)
+            # How sure D is on each side: the balance of the game, reported but never minimised.
+            metrics = {
+                "d_real": torch.sigmoid(real_logit.detach()).mean(),
+                "d_fake": torch.sigmoid(fake_logit.detach()).mean(),
+            }
+            return {"discriminator": loss, "loss": loss, METRICS: metrics}
         loss = generator_loss(self._d(fake))
         return {"generator": loss, "loss": loss}
 
     def graphs(self) -> list[GraphSpec]:
         return [
             GraphSpec(
-                "generator", _Verb(self, "decode"), "noise", self.code_shape, ["sample"], None
+                "generator",
+                _Verb(self, "decode"),
+                "noise",
+                self.code_shape,
+                ["sample"],
+                None,
+                prior="normal",
             ),
             GraphSpec(
                 "discriminator", _Verb(self, "critic"), "input", self.sample_shape, ["logit"]

@@ -72,6 +72,7 @@ class SparseAutoencoder(MLPAutoencoder):
     """MLP autoencoder with a sigmoid code and L1 / KL sparsity penalties."""
 
     code_activation = nn.Sigmoid
+    code_kind = "sparse"
 
 
 SPEC = ModelSpec(

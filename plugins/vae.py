@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -142,7 +142,7 @@ class VAE(Model):
     ) -> dict[str, torch.Tensor]:
         """Per-batch mean reconstruction and KL terms, with z drawn by reparameterisation."""
         mean, logvar = self.encode_stats(enc_in)
-        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        z = mean + torch.exp(0.5 * logvar) * self.randn_like(mean)
         logits = self.decode_logits(z if cond is None else torch.cat([z, cond], dim=1))
         if self.params.loss == "bce":
             rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
@@ -162,14 +162,15 @@ class VAE(Model):
     def noisy(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's input during training: x plus Gaussian noise at the noise level."""
         if self.training and self.params.noise > 0:
-            return x + self.params.noise * torch.randn_like(x)
+            return x + self.params.noise * self.randn_like(x)
         return x
 
-    def training_step(self, x: torch.Tensor, optimizer: str) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
+        x = batch["x"]
         return self.elbo_terms(x, self.noisy(x))
 
-    def validation_step(self, x: torch.Tensor, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = self.training_step(x, "model", **batch)
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        terms = self.training_step(batch, "model")
         terms["elbo"] = -(terms["reconstruction"] + terms["kl"])
         terms["total"] = terms.pop("loss")
         return terms

@@ -139,14 +139,14 @@ class _Poisoned(MLPAutoencoder):
     calls = 0
     epoch_one: dict[str, torch.Tensor] = {}
 
-    def training_step(self, x, optimizer):
+    def training_step(self, batch, optimizer):
         type(self).calls += 1
         if type(self).calls == 13:  # epoch 2's first step: the weights epoch 1 ended with
             type(self).epoch_one = {k: v.clone() for k, v in self.state_dict().items()}
         if type(self).calls == 20:
             with torch.no_grad():
                 self.encoder[0].weight.fill_(float("nan"))
-        return super().training_step(x, optimizer)
+        return super().training_step(batch, optimizer)
 
 
 class _Counting(MLPAutoencoder):
@@ -154,10 +154,10 @@ class _Counting(MLPAutoencoder):
 
     seen: list[int] = []
 
-    def training_step(self, x, optimizer):
+    def training_step(self, batch, optimizer):
         if self.training:  # validation reuses training_step in eval mode
             type(self).seen.append(self.global_step)
-        return super().training_step(x, optimizer)
+        return super().training_step(batch, optimizer)
 
 
 def test_trainer_reports_the_global_step_across_resumes(digits, fresh_plugins):
@@ -179,7 +179,8 @@ def test_nan_loss_stops_with_message_and_keeps_good_weights(digits, fresh_plugin
     events = list(train(spec, {"code_size": 8}, digits, {"epochs": 5, "batch_size": 128}))
     done = events[-1]
     assert done.status == "diverged"
-    assert "NaN or infinite" in done.message and "last good weights" in done.message
+    assert "NaN or infinite" in done.message and "epoch 1 were restored" in done.message
+    assert done.diverged_at["epoch"] == 2 and done.diverged_at["phase"] == "training"
     assert [e.epoch for e in events if isinstance(e, Epoch)] == [1]  # 12 steps per epoch
     kept = done.model.state_dict()
     assert all(torch.equal(kept[k], v) for k, v in _Poisoned.epoch_one.items())
@@ -226,11 +227,15 @@ def test_run_round_trip_and_resume(digits, tmp_path):
     _, done = run_to_end(train(spec, {"code_size": 8}, digits, {"epochs": 2}))
     folder = tmp_path / "runs" / done.run_id
     assert sorted(p.name for p in folder.iterdir()) == [
-        "optimizer.safetensors",
+        "optimizer-1.safetensors",
         "run.json",
-        "weights.safetensors",
+        "weights-1.safetensors",
     ]
     meta = json.loads((folder / "run.json").read_text())
+    assert meta["files"] == {
+        "weights": "weights-1.safetensors",
+        "optimizer": "optimizer-1.safetensors",
+    }
     assert meta["params"]["code_size"] == 8 and meta["data"]["name"] == "digits"
     assert len(meta["history"]) == 2
 
@@ -245,6 +250,12 @@ def test_run_round_trip_and_resume(digits, tmp_path):
     assert epochs == [3, 4]
     again = load_run(done.run_id)
     assert [h["epoch"] for h in again.history] == [1, 2, 3, 4]
+    # The resume saved version 2 beside version 1, switched to it, then deleted version 1.
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "optimizer-2.safetensors",
+        "run.json",
+        "weights-2.safetensors",
+    ]
     assert again.final_val_losses["total"] < run.final_val_losses["total"]
     assert [r["run_id"] for r in list_runs()] == [done.run_id]
 
@@ -282,16 +293,19 @@ def test_loading_a_missing_or_corrupt_run_is_a_clear_error(digits, tmp_path):
         load_run("../../etc")
     spec = get_model("autoencoder")
     _, done = run_to_end(train(spec, {"code_size": 2}, digits, {"epochs": 1}))
-    weights = tmp_path / "runs" / done.run_id / "weights.safetensors"
+    folder = tmp_path / "runs" / done.run_id
+    weights = folder / json.loads((folder / "run.json").read_text())["files"]["weights"]
     weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(RunError, match="cannot be loaded"):
+    with pytest.raises(RunError, match="does not match its sha256"):
         load_run(done.run_id)
 
 
 def test_weights_file_is_safetensors_not_pickle(digits, tmp_path):
     spec = get_model("autoencoder")
     _, done = run_to_end(train(spec, {"code_size": 2}, digits, {"epochs": 1}))
-    head = (tmp_path / "runs" / done.run_id / "weights.safetensors").read_bytes()[:64]
+    folder = tmp_path / "runs" / done.run_id
+    name = json.loads((folder / "run.json").read_text())["files"]["weights"]
+    head = (folder / name).read_bytes()[:64]
     header_len = int.from_bytes(head[:8], "little")
     assert 0 < header_len < 10**6 and head[8:9] == b"{"  # safetensors: length + JSON header
 

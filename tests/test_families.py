@@ -237,7 +237,7 @@ def test_vae_kl_warmup_ramps_beta_and_keeps_more_in_the_code(digits, record_prop
         weights.append(model.kl_weight())
     assert weights == pytest.approx([0.2, 1.0, 2.0, 2.0, 2.0])
     model.global_step = 0
-    terms = model.training_step(torch.rand(8, 1, 8, 8), "model")
+    terms = model.training_step({"x": torch.rand(8, 1, 8, 8)}, "model")
     torch.testing.assert_close(terms["loss"], terms["reconstruction"] + 0.2 * terms["kl"])
     model.eval()
     assert model.kl_weight() == 2.0  # validation reports the objective itself

@@ -16,6 +16,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from aelab.plugins import get_model, get_models  # noqa: E402
+from aelab.runs import load_run  # noqa: E402
 from aelab.ui.devserver import LabServer  # noqa: E402
 
 SMALL = {"code_size": 2, "layers": 1, "nodes": 32}
@@ -126,7 +127,8 @@ def test_stop_ends_training_early_and_keeps_the_run(lab):
     assert "Nothing is training" not in c.predict(api_name="/stop")
     result = job.result(timeout=120)[3]
     assert result["status"] == "stopped" and result["epochs_done"] < 500
-    assert (lab.root / "runs" / result["run_id"] / "weights.safetensors").is_file()
+    saved = load_run(lab.root / "runs" / result["run_id"])
+    assert saved.status == "stopped" and len(saved.history) == result["epochs_done"]
     # The stopped run reopens in another session and continues from where it stopped.
     other = client(lab)
     opened = other.predict(result["run_id"], api_name="/open_run")
@@ -167,6 +169,33 @@ def test_two_sessions_train_different_models_at_once(lab):
     # Each started streaming before the other finished: neither waited in a queue for the other.
     assert first_output["denoising"] < finished["autoencoder"]
     assert first_output["autoencoder"] < finished["denoising"]
+
+
+def test_two_tabs_at_one_seed_reproduce_one_tab(lab):
+    """Two trainings at seed 0 running at once end where one alone ends (no shared RNG)."""
+    params = {**SMALL, "noise": 0.3}
+    config = {"epochs": 3, "seed": 0}
+    alone = client(lab).predict("denoising", "digits", None, params, config, api_name="/train")[3][
+        "val_losses"
+    ]["total"]
+    a, b = client(lab), client(lab)
+    jobs = [
+        c.submit("denoising", "digits", None, params, config, api_name="/train") for c in (a, b)
+    ]
+    both = [job.result(timeout=240)[3]["val_losses"]["total"] for job in jobs]
+    assert both == [alone, alone]
+
+
+@pytest.mark.parametrize("endpoint", ["/open_run", "/export"])
+@pytest.mark.parametrize("bad", ["../runs/x", "/etc", "x\n", ".."])
+def test_run_endpoints_take_ids_never_paths(lab, endpoint, bad):
+    with pytest.raises(AppError, match="is not allowed because"):
+        client(lab).predict(bad, api_name=endpoint)
+
+
+def test_continue_takes_ids_never_paths(lab):
+    with pytest.raises(AppError, match="is not allowed because"):
+        client(lab).predict("../elsewhere", "digits", None, {"epochs": 1}, api_name="/continue")
 
 
 @pytest.mark.parametrize("model_id", sorted(get_models()))
@@ -266,3 +295,26 @@ def test_start_up_errors_are_one_line(case, tmp_path):
         "--max-upload-mb must be a positive" if extra else f"Cannot serve on 127.0.0.1:{port}"
     )
     assert line.startswith("error: ") and expected in line
+
+
+def test_the_lab_says_which_plugins_were_refused(fresh_plugins, tmp_path):
+    """A drop-in plugin that takes a built-in's id is refused, and the page says so."""
+    from aelab.ui.app import build_app
+
+    (tmp_path / "copycat.py").write_text(
+        "from aelab.hookspecs import hookimpl\n"
+        "from aelab_plugins.autoencoder import SPEC\n"
+        "import dataclasses\n\n"
+        "@hookimpl\n"
+        "def register_models(register):\n"
+        "    register(dataclasses.replace(SPEC))\n",
+        encoding="utf-8",
+    )
+    fresh_plugins.set_plugins_dir(tmp_path)
+    demo = build_app()
+    notes = [
+        b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "plugin-warnings"
+    ]
+    assert len(notes) == 1 and notes[0].visible
+    assert "copycat" in notes[0].value and "autoencoder" in notes[0].value
+    assert get_model("autoencoder").plugin != "copycat"  # the built-in kept its id

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from ..params import TrainConfig
-from ..plugins import get_model, get_models
+from ..plugins import get_model, get_models, load_warnings
 from . import exporting, training, views, widgets
 from .session import UPLOAD, LabSession, dataset_choices, guarded, new_session, sentence
 from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER
@@ -27,6 +27,13 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="aelab", analytics_enabled=False) as demo:
         session = gr.State(new_session())
         gr.Markdown(INTRO)
+        # A plugin refused at load (a taken id, an incomplete schema) is said here, not hidden.
+        plugin_notes = load_warnings()
+        gr.Markdown(
+            "\n".join(f"> ⚠ {line}" for line in plugin_notes),
+            visible=bool(plugin_notes),
+            elem_id="plugin-warnings",
+        )
         with gr.Accordion("New to autoencoders? Read this first", open=False):
             gr.Markdown(PRIMER)
         with gr.Row(equal_height=False):
@@ -96,6 +103,18 @@ def build_app() -> gr.Blocks:
                     elem_id="loss-plot",
                 )
                 gr.Markdown(LOSS_CAPTION)
+                metrics_plot = gr.LinePlot(
+                    None,
+                    x="epoch",
+                    y="value",
+                    color="series",
+                    label="Metrics (not losses: never added to the loss)",
+                    x_title="epoch",
+                    y_title="value",
+                    color_title="metric",
+                    elem_id="metrics-plot",
+                    visible=False,
+                )
                 grid = gr.Image(
                     label="Originals, corrupted inputs and reconstructions",
                     format="png",
@@ -282,6 +301,7 @@ def build_app() -> gr.Blocks:
             button.click(lambda: "", None, [stop_note], api_visibility="private", queue=False)
         for event in (train_event, continue_event):
             event.then(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
+            event.then(training.metrics_view, [session], [metrics_plot], api_visibility="private")
 
         map_btn.click(
             guarded(views.latent_map),
@@ -339,7 +359,7 @@ def build_app() -> gr.Blocks:
             [session, run_dd],
             open_outputs,
             api_name="open_run",
-        )
+        ).then(training.metrics_view, [session], [metrics_plot], api_visibility="private")
     demo.queue(default_concurrency_limit=4)
     return demo
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import inspect as ins
 from ..errors import AelabError
+from ..ids import check_id
 from .session import LabSession
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -20,9 +21,10 @@ def export(session: LabSession, run_id: str) -> tuple[str, list[str]]:
     """Export a run (this tab's by default) to ONNX; returns the report and the files."""
     from ..export import export_run
 
-    run_id = (run_id or session.run_id or "").strip()
+    run_id = run_id.strip(" ") if isinstance(run_id, str) and run_id.strip() else session.run_id
     if not run_id:
         raise AelabError("Train a model or open a saved run first; then it can be exported.")
+    check_id(run_id)  # ids only, never paths: nothing outside the runs folder is read
     if session.training and run_id == session.run_id:
         raise AelabError("This run is still training; press Stop or wait for it to finish.")
     result = export_run(run_id, force=True)

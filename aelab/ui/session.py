@@ -38,6 +38,7 @@ class LabSession:
     run_id: str | None = None
     run_dir: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    metric_rows: list[dict[str, Any]] = field(default_factory=list)  # figures that are not losses
     stop: StopSignal | None = None  # made per training: gradio deep-copies the initial state
     training: bool = False
     export_folder: str | None = None

@@ -11,12 +11,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pandas as pd
-import torch
 
 from .. import inspect as ins
 from ..errors import AelabError
-from ..runs import Run, list_runs, load_run
-from ..train import Done, Epoch, Start, Step, StopSignal, seed_everything, train
+from ..runs import Run, list_runs, load_run_by_id
+from ..train import Done, Epoch, Start, Step, StopSignal, Trainer
 from . import widgets
 from .session import LabSession, load_dataset, preview_batch, validated
 
@@ -81,10 +80,10 @@ def history_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def progress_grid(model: Any, x: np.ndarray) -> np.ndarray:
     """The live picture: reconstructions for an autoencoder, samples for a pure generator."""
     caps = getattr(model, "capabilities", frozenset())
-    with torch.random.fork_rng(devices=[]):  # pictures must not shift the training's noise
-        if "reconstruct" in caps:
-            return ins.reconstruction_grid(model, x)
-        return ins.image_grid([x, ins.samples(model, len(x))], ["real", "generated"])
+    # Pictures draw from generators of their own, never the training's (see inspect.corrupt).
+    if "reconstruct" in caps:
+        return ins.reconstruction_grid(model, x)
+    return ins.image_grid([x, ins.samples(model, len(x))], ["real", "generated"])
 
 
 def status_line(epoch: int, epochs: int, step: int, sps: float, losses: dict, val: dict) -> str:
@@ -92,6 +91,32 @@ def status_line(epoch: int, epochs: int, step: int, sps: float, losses: dict, va
     loss_txt = " · ".join(f"{k} {v:.4g}" for k, v in _terms(losses).items())
     val_txt = f" · validation {val['total']:.4g}" if val.get("total") is not None else ""
     return f"**Epoch {epoch}/{epochs}** · step {step} · {sps:,.0f} samples/s · {loss_txt}{val_txt}"
+
+
+def metric_history_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Metric rows (figures that are not losses) from per-epoch history, train and validation."""
+    rows = []
+    for h in history:
+        for split, key in (("train", "metrics"), ("validation", "val_metrics")):
+            for name, v in (h.get(key) or {}).items():
+                if math.isfinite(v):
+                    rows.append(
+                        {"epoch": float(h["epoch"]), "value": v, "series": f"{name} · {split}"}
+                    )
+    return rows
+
+
+def metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """Metric rows as the DataFrame the metrics plot draws; None when the model reports none."""
+    if not rows:
+        return None
+    return pd.DataFrame(rows, columns=["epoch", "value", "series"])
+
+
+def metrics_view(session: LabSession) -> Any:
+    """The metrics plot for this tab's run: shown only when its model reports metrics."""
+    frame = metric_frame(session.metric_rows)
+    return gr.LinePlot(value=frame, visible=frame is not None)
 
 
 def _result(done: Done) -> dict[str, Any]:
@@ -102,18 +127,12 @@ def _result(done: Done) -> dict[str, Any]:
         "epochs_done": done.epochs_done,
         "losses": done.losses,
         "val_losses": done.val_losses,
+        "metrics": done.metrics,
+        "val_metrics": done.val_metrics,
+        "diverged_at": done.diverged_at,
         "samples_per_s": done.samples_per_s,
         "message": done.message,
     }
-
-
-def _fresh_run(spec: Any, params: Any, config: Any, data: Any) -> Run:
-    """A Run with no epochs yet, so the page holds the model while the trainer trains it."""
-    from ..runs import new_run_id
-
-    seed_everything(config.seed)  # the same initial weights train() would draw itself
-    model = spec.build(params, data.sample_shape, data.kind)
-    return Run(new_run_id(spec.id), Path(), spec, params, config, model, [], data.meta(), "new")
 
 
 def train_stream(
@@ -122,37 +141,44 @@ def train_stream(
     """Train and yield (status, loss frame, grid, result, run id), throttled to the page."""
     if session.training:
         raise AelabError("This tab is already training; press Stop first.")
-    run = resume if resume is not None else _fresh_run(spec, params, config, data)
-    model = run.model
+    history = list(resume.history) if resume is not None else []
     preview = preview_batch(data, config)
-    rows = history_rows(run.history)
+    rows = history_rows(history)
     n_train = len(data) - (
         int(round(len(data) * config.val_fraction)) if config.val_fraction else 0
     )
     steps_per_epoch = max(1, math.ceil(n_train / min(config.batch_size, max(n_train, 1))))
     step_every = max(1, steps_per_epoch // POINTS_PER_EPOCH)
-    session.stop = StopSignal()
+    stop = StopSignal()
+    trainer = Trainer(spec, params, data, config, resume=resume, stop=stop, step_every=step_every)
+    trainer.prepare()  # builds the model now, so the page holds it while it trains
+    model, run_id = trainer.model, trainer.run_id
+    session.stop = stop
     session.training = True
-    session.spec, session.params, session.config, session.data = spec, run.params, config, data
-    session.model, session.run_id = model, run.run_id
+    session.spec, session.params, session.config, session.data = (
+        spec,
+        trainer.params,
+        config,
+        data,
+    )
+    session.model, session.run_id = model, run_id
+    session.metric_rows = metric_history_rows(history)
     last_plot = last_grid = 0.0
     grid: Any = gr.skip()
     epochs, val = config.epochs, {}
     announced = False  # whether the validation series are in the plot's first frame
     try:
-        for event in train(
-            spec, run.params, data, config, resume=run, stop=session.stop, step_every=step_every
-        ):
+        for event in trainer.events():
             now = time.perf_counter()
             if isinstance(event, Start):
-                epochs = event.epochs + (run.history[-1]["epoch"] if run.history else 0)
+                epochs = event.epochs + (history[-1]["epoch"] if history else 0)
                 status = (
                     f"**Training** {spec.name} on {data.name}: {event.n_train:,} training and "
                     f"{event.n_val:,} validation samples, {event.n_params:,} parameters, "
                     f"{event.device}."
                 )
                 # None first: the plot then takes its series from the next frame (see loss_frame).
-                yield status, None, progress_grid(model, preview), None, run.run_id
+                yield status, None, progress_grid(model, preview), None, run_id
                 last_plot = last_grid = now
             elif isinstance(event, Step):
                 x = event.step / steps_per_epoch
@@ -169,7 +195,7 @@ def train_stream(
                     status = status_line(
                         event.epoch, epochs, event.step, event.samples_per_s, event.losses, val
                     )
-                    yield status, loss_frame(rows), grid, None, run.run_id
+                    yield status, loss_frame(rows), grid, None, run_id
                     last_plot = time.perf_counter()
             elif isinstance(event, Epoch):
                 val = event.val_losses
@@ -177,8 +203,8 @@ def train_stream(
                     rows.append(
                         {"epoch": float(event.epoch), "loss": v, "series": f"{term} · validation"}
                     )
-                run.history.append(
-                    {"epoch": event.epoch, "losses": event.losses, "val_losses": val}
+                session.metric_rows.extend(
+                    metric_history_rows([trainer.history[-1]]) if trainer.history else []
                 )
             elif isinstance(event, Done):
                 session.model, session.run_id, session.run_dir = (
@@ -186,10 +212,13 @@ def train_stream(
                     event.run_id,
                     event.run_dir,
                 )
-                session.history = list(run.history)
-                verdict = {"completed": "Finished", "stopped": "Stopped", "diverged": "Halted"}[
-                    event.status
-                ]
+                session.history = list(trainer.history)
+                verdict = {
+                    "completed": "Finished",
+                    "stopped": "Stopped",
+                    "diverged": "Halted",
+                    "interrupted": "Interrupted",
+                }[event.status]
                 status = (
                     f"**{verdict}** after {event.epochs_done} epoch(s) · "
                     f"{event.samples_per_s:,.0f} samples/s · run `{event.run_id}` saved. "
@@ -224,7 +253,7 @@ def continue_training(
     """Train a saved run further with the page's training settings (the /continue endpoint)."""
     if not run_id:
         raise AelabError("Train a model or open a saved run first; then it can be continued.")
-    run = load_run(run_id)
+    run = load_run_by_id(run_id)
     _, _, c = validated(run.spec.id, run.params.model_dump(), config)
     data = load_dataset(session, dataset, upload)
     yield from train_stream(session, run, run.spec, run.params, c, data)
@@ -274,7 +303,7 @@ def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
         raise AelabError("Choose a saved run first.")
     if session.training:
         raise AelabError("This tab is training; press Stop before opening another run.")
-    run = load_run(run_id)
+    run = load_run_by_id(run_id)
     source = run.data_meta.get("source", "")
     data = None
     if source.startswith("builtin:") or Path(source).exists():
@@ -282,6 +311,7 @@ def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
     session.spec, session.params, session.config = run.spec, run.params, run.config
     session.model, session.run_id, session.run_dir = run.model, run.run_id, str(run.path)
     session.history, session.data = list(run.history), data
+    session.metric_rows = metric_history_rows(run.history)
     values = {k: widgets.display(v) for k, v in run.params.model_dump().items()}
     grid = progress_grid(run.model, preview_batch(data, run.config)) if data is not None else None
     note = (

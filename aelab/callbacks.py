@@ -1,0 +1,163 @@
+"""Callbacks: everything around training that is not training (saving, printing, logging).
+
+A callback is any object with some of these methods; each gets the trainer and the event::
+
+    on_start(trainer, Start)   on_step(trainer, Step)   on_epoch(trainer, Epoch)
+    on_end(trainer, Done)      close(trainer)           # close: always, last, even on errors
+
+``Trainer(..., callbacks=[...])`` calls them in order; the trainer adds :class:`SaveRun`
+itself when saving is on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from .train import Done, Epoch, Start, Step
+
+
+class Callback:
+    """A base with every hook doing nothing; subclass and override what you need."""
+
+    def on_start(self, trainer: Any, event: Start) -> None:
+        """Training is about to start."""
+
+    def on_step(self, trainer: Any, event: Step) -> None:
+        """A step finished (every ``step_every`` steps)."""
+
+    def on_epoch(self, trainer: Any, event: Epoch) -> None:
+        """An epoch finished and was validated."""
+
+    def on_end(self, trainer: Any, event: Done) -> None:
+        """Training ended, however it ended (completed, stopped, diverged, interrupted)."""
+
+    def close(self, trainer: Any) -> None:
+        """Release what the callback holds; called last, also after an error."""
+
+
+class SaveRun(Callback):
+    """Holds the run's lock while it trains and saves it, all-or-nothing, when training ends."""
+
+    def __init__(self) -> None:
+        self.lock: Any = None
+        self.created = False
+
+    def on_start(self, trainer: Any, event: Start) -> None:
+        from . import runs
+
+        folder = Path(trainer.run_dir)
+        self.created = not folder.exists()
+        self.lock = runs.lock_run(folder)
+
+    def on_end(self, trainer: Any, event: Done) -> None:
+        from . import runs
+
+        trainer.model.eval()
+        details = {"diverged_at": event.diverged_at} if event.diverged_at else None
+        folder = runs.save_run(
+            trainer.run_id,
+            trainer.spec,
+            trainer.params,
+            trainer.config,
+            trainer.model,
+            trainer.optimizers,
+            trainer.history,
+            trainer.data.meta(),
+            folder=Path(trainer.run_dir),
+            status=event.status,
+            details=details,
+        )
+        event.run_dir = trainer.run_dir = str(folder)
+        self.created = False
+
+    def close(self, trainer: Any) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+        if self.created:  # nothing was saved: leave no empty run folder behind
+            folder = Path(trainer.run_dir)
+            for leftover in folder.glob(".*lock"):
+                leftover.unlink(missing_ok=True)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def fmt_values(values: dict[str, float]) -> str:
+    """``name value`` pairs for a line of text."""
+    return "  ".join(f"{k} {v:.5g}" for k, v in values.items())
+
+
+class ConsoleProgress(Callback):
+    """A one-line progress bar on stderr (redrawn at most ten times a second), with the
+    losses, then the metrics apart."""
+
+    def __init__(self, stream: TextIO | None = None, data_name: str = ""):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.data_name = data_name
+        self.last = 0.0
+        self.total = 1
+        self.steps = 0
+
+    def _draw(self, text: str, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        frac = min(self.steps / self.total, 1.0)
+        line = f"[{'#' * int(frac * 30):<30}] {frac:4.0%} {text}"
+        if self.tty:
+            self.stream.write("\r" + line[:150].ljust(150))
+        elif force:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def on_start(self, trainer: Any, event: Start) -> None:
+        self.total = max(event.epochs * event.steps_per_epoch, 1)
+        print(
+            f"Training {event.model_id} on {self.data_name or trainer.data.name} "
+            f"({event.n_train} train, {event.n_val} validation) on {event.device}, "
+            f"{event.n_params:,} parameters",
+            file=self.stream,
+        )
+
+    def on_step(self, trainer: Any, event: Step) -> None:
+        self.steps += trainer.step_every or 1
+        self._draw(f"epoch {event.epoch}  {fmt_values(event.losses)}")
+
+    def on_epoch(self, trainer: Any, event: Epoch) -> None:
+        val = event.val_losses.get("total")
+        val_txt = f"  val {val:.5g}" if val is not None else ""
+        metrics = {**event.metrics, **{f"val {k}": v for k, v in event.val_metrics.items()}}
+        metric_txt = f"  | {fmt_values(metrics)}" if metrics else ""
+        self._draw(
+            f"epoch {event.epoch}/{event.epochs}  {fmt_values(event.losses)}{val_txt}  "
+            f"{event.samples_per_s:,.0f} samples/s{metric_txt}",
+            force=True,
+        )
+
+    def close(self, trainer: Any) -> None:
+        if self.tty and self.steps:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class JsonLines(Callback):
+    """One JSON object per event on a stream (``aelab train --json``); Done is left to the
+    caller, which prints the summary once the run is saved."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+
+    def _write(self, event: Any) -> None:
+        row = {"event": type(event).__name__.lower(), **vars(event)}
+        self.stream.write(json.dumps(row, default=str) + "\n")
+        self.stream.flush()
+
+    on_start = on_step = on_epoch = lambda self, trainer, event: self._write(event)  # noqa: E731
