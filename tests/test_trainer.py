@@ -294,3 +294,45 @@ def test_readme_training_example_runs_as_printed(capsys):
     assert [line.split()[0] for line in lines[:3]] == ["1", "2", "3"]
     status, run_dir = lines[3].split()
     assert status == "completed" and Path(run_dir).is_dir()
+
+
+class _NaNAtStep(MLPAutoencoder):
+    """Reports a NaN loss at global step 30, after its weights moved on from epoch 1."""
+
+    def training_step(self, batch, optimizer):
+        terms = super().training_step(batch, optimizer)
+        if self.training and self.global_step == 30:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+
+def test_divergence_goes_back_to_the_last_good_epoch_exactly(digits):
+    spec = ModelSpec("nan30", "NaN at 30", "Goes NaN.", Params, _NaNAtStep)
+    kept = {}
+
+    class KeepEpochs(Callback):
+        def on_epoch(self, trainer, event):
+            opt = trainer.optimizers["model"]
+            kept[event.epoch] = (
+                {k: v.clone() for k, v in trainer.model.state_dict().items()},
+                [
+                    {k: v.clone() for k, v in opt.state[p].items()}
+                    for p in opt.param_groups[0]["params"]
+                ],
+            )
+
+    config = {"epochs": 4, "batch_size": 128}  # 12 steps per epoch: step 30 is in epoch 3
+    trainer = Trainer(spec, {"code_size": 8}, digits, config, callbacks=[KeepEpochs()])
+    done = trainer.fit()
+    assert done.status == "diverged" and done.diverged_at["step"] == 31
+    assert "epoch 2 were restored" in done.message and sorted(kept) == [1, 2]
+    weights, opt_state = kept[2]
+    state = done.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in weights.items())
+    opt = trainer.optimizers["model"]
+    for p, saved in zip(opt.param_groups[0]["params"], opt_state):
+        assert all(torch.equal(opt.state[p][k], v) for k, v in saved.items())
+    meta = json.loads((Path(done.run_dir) / "run.json").read_text())
+    assert meta["status"] == "diverged" and meta["diverged_at"]["epoch"] == 3
+    on_disk = load_file(str(Path(done.run_dir) / meta["files"]["weights"]))
+    assert all(torch.equal(on_disk[k], v) for k, v in weights.items())
