@@ -28,6 +28,7 @@ class Architecture:
     code_size: int
     completeness: str  # undercomplete | overcomplete | complete | generator (cannot encode)
     notes: list[str] = field(default_factory=list)
+    code_kind: str = "continuous"  # what the model declares its code is (models.CODE_KINDS)
 
     def markdown(self) -> str:
         """A short markdown summary: a layer table and one sentence on the code size."""
@@ -42,6 +43,14 @@ class Architecture:
             )
             return "\n\n".join([head, *self.notes, "\n".join(rows)])
         ratio = self.code_size / max(self.input_size, 1)
+        kind = CODE_KIND_TEXT.get(self.code_kind, "")
+        if kind:
+            head = (
+                f"**{self.n_params:,} parameters.** Input {self.input_size} values → a "
+                f"**{self.code_kind}** code of {self.code_size} units ({ratio:.2g}× the input): "
+                f"{kind}"
+            )
+            return "\n\n".join([head, *self.notes, "\n".join(rows)])
         verdict = {
             "undercomplete": "the code is smaller than the input, so the model must compress",
             "overcomplete": "the code is larger than the input, so only a regulariser "
@@ -54,6 +63,17 @@ class Architecture:
             f"{self.code_size} units ({ratio:.2g}× the input): **{self.completeness}**; {verdict}."
         )
         return "\n\n".join([head, *self.notes, "\n".join(rows)])
+
+
+# How a code that is not a plain real vector limits what it carries; its size alone does not.
+CODE_KIND_TEXT = {
+    "sparse": "only a few units are active for each input, so the sparsity, not the number of "
+    "units, limits what the code can carry; it may be larger than the input.",
+    "binary": "each unit is one bit, so the code carries at most that many bits, far less "
+    "than as many real numbers.",
+    "discrete": "each unit is an index into a learned codebook, so the code carries a few bits "
+    "per unit, far less than as many real numbers.",
+}
 
 
 def _layer_size(module: nn.Module) -> str:
@@ -82,7 +102,8 @@ def architecture(model: nn.Module) -> Architecture:
     else:
         completeness = "complete"
     notes: list[str] = []
-    return Architecture(layers, n_params, input_size, code_size, completeness, notes)
+    kind = str(getattr(model, "code_kind", "continuous"))
+    return Architecture(layers, n_params, input_size, code_size, completeness, notes, kind)
 
 
 # -- running the model ---------------------------------------------------------------------

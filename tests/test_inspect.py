@@ -157,3 +157,26 @@ def test_architecture_of_a_pure_generator_makes_no_compression_claim():
     arch = ins.architecture(Generator())
     assert arch.completeness == "generator"
     assert "undercomplete" not in arch.markdown() and "does not apply" in arch.markdown()
+
+
+def test_the_summary_and_the_pca_comparison_read_what_the_code_is():
+    """A sparse code is described as sparse, and compared with PCA at the units it uses."""
+    from aelab.data import load_data
+    from aelab.train import Trainer
+    from aelab.ui import views
+    from aelab.ui.session import LabSession
+
+    data = load_data("digits")
+    trainer = Trainer(get_model("sparse"), {"code_size": 32}, data, {"epochs": 3}, save=False)
+    done = trainer.fit()
+    text = ins.architecture(done.model).markdown()
+    assert "**sparse** code of 32 units" in text and "the sparsity, not the number" in text
+    plain = ins.architecture(get_model("autoencoder").build({}, (1, 8, 8), "image")).markdown()
+    assert "sparse" not in plain and "undercomplete" in plain
+    session = LabSession(
+        spec=trainer.spec, params=trainer.params, config=trainer.config, model=done.model, data=data
+    )
+    _img, caption = views.pca_comparison(session)
+    row = next(line for line in caption.splitlines() if "units in use" in line)
+    active = float(row.split("(")[1].split()[0])
+    assert 0 < active < 32 and f"| {max(1, round(active))} |" in row
