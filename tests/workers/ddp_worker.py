@@ -1,6 +1,7 @@
 """One process of a two-process gloo training (tests/test_trainer.py starts two of these).
 
-argv: rank world_size rendezvous_file model_id out_file [plain]
+argv: rank world_size rendezvous_file model_ids out_prefix [plain]
+(model_ids comma-separated; each model's weights go to ``<out_prefix>-<model>.safetensors``)
 With ``plain`` the trainer runs without DistributedDataParallel but still on its own share of
 each batch, which is what aelab did before its steps went through a module's forward: the test
 checks that the weights then differ, so its equality check can fail.
@@ -31,27 +32,28 @@ class _ShardOnly(SingleProcess):
 
 
 def main() -> None:
-    rank, world, rendezvous, model_id, out = sys.argv[1:6]
+    rank, world, rendezvous, model_ids, out = sys.argv[1:6]
     plain = len(sys.argv) > 6 and sys.argv[6] == "plain"
     rank, world = int(rank), int(world)
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
-    strategy = _ShardOnly(rank, world) if plain else DistributedDataParallel()
     data = load_data("digits").subset(slice(0, 256))
-    params = {"code_size": 8} if model_id != "gan" else {"code_size": 8, "noise": 0.1}
-    trainer = Trainer(
-        get_model(model_id),
-        params,
-        data,
-        {"epochs": 2, "batch_size": 64, "seed": 3, "val_fraction": 0.25, "device": "cpu"},
-        save=False,
-        strategy=strategy,
-    )
-    done = trainer.fit()
-    assert done.status == "completed", done.message
-    # Weights only: batch-norm running statistics are per process between DDP's broadcasts.
-    state = {k: v.detach().contiguous().clone() for k, v in trainer.model.named_parameters()}
-    save_file(state, out)
+    for model_id in model_ids.split(","):
+        strategy = _ShardOnly(rank, world) if plain else DistributedDataParallel()
+        params = {"code_size": 8} if model_id != "gan" else {"code_size": 8, "noise": 0.1}
+        trainer = Trainer(
+            get_model(model_id),
+            params,
+            data,
+            {"epochs": 2, "batch_size": 64, "seed": 3, "val_fraction": 0.25, "device": "cpu"},
+            save=False,
+            strategy=strategy,
+        )
+        done = trainer.fit()
+        assert done.status == "completed", done.message
+        # Weights only: batch-norm running statistics are per process between DDP's broadcasts.
+        state = {k: v.detach().contiguous().clone() for k, v in trainer.model.named_parameters()}
+        save_file(state, f"{out}-{model_id}.safetensors")
     dist.barrier()
     dist.destroy_process_group()
 
