@@ -95,12 +95,13 @@ def cmd_infer(args: argparse.Namespace) -> int:
             f"--out must end in .npy (first output) or .npz (all outputs), not '{out.name}'."
         )
     model = load(args.export, provider=args.provider)
-    graph = args.graph or ("autoencoder" if "autoencoder" in model.graphs else None)
+    graph = args.graph or model.graph_for("autoencoder")
     if graph is None:
         raise RuntimeInputError(
             f"Name a graph with --graph; this export has: {', '.join(model.graphs)}."
         )
-    model.input_shape(graph)  # an unknown graph fails here, before any file is read
+    # A graph's name or a role; an unknown one fails here, before any file is read.
+    graph = model.resolve(graph)
     x, scaled = _load_input(Path(args.input), model, graph)
     outputs = model.run(graph, x, preprocess=args.preprocess and not scaled)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,10 @@ def register(subparsers: Any) -> None:
     s.add_argument(
         "--out", help="folder to write (default: exports/<run-id>/, root from AELAB_EXPORTS_DIR)"
     )
-    s.add_argument("--graphs", help="comma-separated graphs to export (default: every graph)")
+    s.add_argument(
+        "--graphs",
+        help="comma-separated graphs to export, by name or by role (default: every graph)",
+    )
     s.add_argument("--force", action="store_true", help="replace an existing export")
     s.add_argument(
         "--allow-diverged",
@@ -134,7 +138,10 @@ def register(subparsers: Any) -> None:
     s = subparsers.add_parser("infer", help="run an exported graph with onnxruntime (no torch)")
     s.add_argument("export", help="export folder or .onnx file")
     s.add_argument("input", help=".npy array or PNG/JPEG image")
-    s.add_argument("--graph", help="graph to run (default: autoencoder)")
+    s.add_argument(
+        "--graph",
+        help="graph to run, by name or by role (encoder, decoder, ...; default: the autoencoder)",
+    )
     s.add_argument("--out", required=True, help="output .npy (first output) or .npz (all outputs)")
     s.add_argument(
         "--preprocess",

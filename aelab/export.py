@@ -24,7 +24,15 @@ import torch
 from . import __version__, fsio
 from .errors import ExportError
 from .ids import id_problem, show
-from .runtime import META_PREFIX, session_options, sha256_file
+from .runtime import (
+    META_PREFIX,
+    PRIORS,
+    ROLE_BY_NAME,
+    ROLES,
+    STANDARD_NORMAL,
+    session_options,
+    sha256_file,
+)
 
 # Max abs difference allowed between onnxruntime and torch, for outputs within ±1; beyond, it
 # grows with the largest |output| (a relative 1e-4), since float32 itself rounds a logit of 1000
@@ -47,9 +55,6 @@ FORMAT_VERSION = 1
 GRAPH_NAME_LENGTH = 64  # graph names become file names: ``<graph>.onnx``
 
 
-STANDARD_NORMAL = "standard normal, N(0, I)"
-
-
 def exports_root() -> Path:
     """The folder exports live in: ``AELAB_EXPORTS_DIR`` or ./exports."""
     return Path(os.environ.get("AELAB_EXPORTS_DIR") or "exports")
@@ -66,15 +71,18 @@ class ExportResult:
     def summary(self) -> str:
         """A short markdown table: one row per graph with its shapes, diff, exporter, provider."""
         rows = [
-            "| graph | input shape | output shapes | max abs diff | exporter | validated on |",
-            "|---|---|---|---|---|---|",
+            "| graph | role | input shape | output shapes | max abs diff | exporter | validated on |",
+            "|---|---|---|---|---|---|---|",
         ]
         for g in self.manifest["graphs"]:
             outs = ", ".join(f"{o['name']} {_shape_text(o['shape'])}" for o in g["outputs"])
             v = g["validation"]
+            role = g.get("role", "")
+            if g.get("prior"):
+                role += f", prior {g['prior']}"
             rows.append(
-                f"| {g['name']} | {g['input']['name']} {_shape_text(g['input']['shape'])} | {outs} "
-                f"| {v['max_abs_diff']:.2e} | {g['exporter']} | {v['provider']} |"
+                f"| {g['name']} | {role} | {g['input']['name']} {_shape_text(g['input']['shape'])} "
+                f"| {outs} | {v['max_abs_diff']:.2e} | {g['exporter']} | {v['provider']} |"
             )
         return "\n".join(rows)
 
@@ -125,8 +133,40 @@ def _check_replaceable(dest: Path, force: bool) -> None:
         )
 
 
+def _role(graph: Any) -> str:
+    """What a graph does: its declared role, else the one its name implies (as GraphSpec does)."""
+    return getattr(graph, "role", None) or ROLE_BY_NAME.get(graph.name, "other")
+
+
+def _prior(graph: Any) -> str | None:
+    return getattr(graph, "prior", None)
+
+
+def _check_declared(graph: Any) -> None:
+    """The role and prior the export records are ones the runtime can act on."""
+    where = f"The model's graph {show(graph.name)}"
+    if _role(graph) not in ROLES:
+        raise ExportError(f"{where} has role {_role(graph)!r}; roles are {', '.join(ROLES)}.")
+    if _prior(graph) not in PRIORS:
+        raise ExportError(
+            f"{where} has prior {_prior(graph)!r}; the runtime knows only 'normal' (N(0, I)) or "
+            "None."
+        )
+    if _prior(graph) is not None and graph.input_range is not None:
+        raise ExportError(
+            f"{where} has prior {_prior(graph)!r} but a bounded input {graph.input_range}; "
+            "N(0, I) inputs are unbounded (input_range=None)."
+        )
+
+
+def _listing(graphs: list[Any]) -> str:
+    """Graph names, each with its role where the name does not say it."""
+    return ", ".join(g.name if _role(g) == g.name else f"{g.name} ({_role(g)})" for g in graphs)
+
+
 def _select_graphs(model: Any, names: list[str] | None) -> list[Any]:
-    """The model's declared graphs, or the requested subset (names checked before use)."""
+    """The model's declared graphs, or the requested subset: each request a graph's name or a
+    role, which selects every graph with that role (names checked before use)."""
     declared = list(model.graphs())
     for g in declared:
         problem = id_problem(g.name, GRAPH_NAME_LENGTH)
@@ -135,6 +175,7 @@ def _select_graphs(model: Any, names: list[str] | None) -> list[Any]:
                 f"The model declares a graph named {show(g.name)}, which is not a safe file name "
                 f"because {problem}."
             )
+        _check_declared(g)
     if len({g.name for g in declared}) != len(declared):
         raise ExportError("The model declares two graphs with the same name.")
     if not declared:
@@ -147,12 +188,15 @@ def _select_graphs(model: Any, names: list[str] | None) -> list[Any]:
         name = name.strip()
         if not name:
             continue
-        if name not in by_name:
-            raise ExportError(f"Unknown graph {name!r}; this model exports: {', '.join(by_name)}.")
-        if name not in wanted:
-            wanted.append(name)
+        if name in by_name:
+            found = [name]
+        else:
+            found = [g.name for g in declared if _role(g) == name]
+        if not found:
+            raise ExportError(f"Unknown graph {name!r}; this model exports: {_listing(declared)}.")
+        wanted += [n for n in found if n not in wanted]
     if not wanted:
-        raise ExportError(f"No graph named; this model exports: {', '.join(by_name)}.")
+        raise ExportError(f"No graph named; this model exports: {_listing(declared)}.")
     return [by_name[n] for n in wanted]
 
 
@@ -319,6 +363,10 @@ def _describe(
     return {
         "name": graph.name,
         "file": f"{graph.name}.onnx",
+        # What the graph does and whether N(0, I) inputs generate data: the runtime's verbs
+        # choose graphs by these, never by name.
+        "role": _role(graph),
+        "prior": _prior(graph),
         "input": {
             "name": graph.input_name,
             "shape": ["batch", *graph.input_shape],
@@ -345,6 +393,8 @@ def _stamp(proto: onnx.ModelProto, entry: dict[str, Any], common: dict[str, Any]
         "run_id": common["run_id"],
         "params": json.dumps(common["params"], sort_keys=True),
         "graph": entry["name"],
+        "role": entry["role"],
+        "prior": json.dumps(entry["prior"]),  # "normal" in quotes, or null
         "exporter": entry["exporter"],
         "input": json.dumps(entry["input"]),
         "outputs": json.dumps(entry["outputs"]),

@@ -31,6 +31,19 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # AELAB_ORT_THREADS).
 DEFAULT_THREADS = 1
 RANGE_SLACK = 1e-5  # float rounding at the edges of [0, 1] is not an error
+STANDARD_NORMAL = "standard normal, N(0, I)"  # what a code or noise input holds by default
+
+# What a graph does, whatever it is called (aelab.models.ROLES, repeated here to stay torch-free).
+ROLES = ("autoencoder", "encoder", "decoder", "sampler", "critic", "other")
+PRIORS = (None, "normal")  # what a graph's prior may be; "normal" is N(0, I)
+# The role of a graph that does not record one (exports written before roles), by its name.
+ROLE_BY_NAME = {
+    "autoencoder": "autoencoder",
+    "encoder": "encoder",
+    "decoder": "decoder",
+    "generator": "sampler",
+    "discriminator": "critic",
+}
 
 # A 69-byte Identity model (opset 13) used only to find out whether CUDA really loads.
 _PROBE_MODEL = base64.b64decode(
@@ -170,13 +183,44 @@ def _fit_shape(x: np.ndarray, shape: tuple[int, ...], graph: str, name: str) -> 
     )
 
 
+def graph_role(entry: dict) -> str:
+    """A manifest entry's role; for an export written before roles, derived from its name."""
+    role = entry.get("role")
+    return role if role in ROLES else ROLE_BY_NAME.get(entry.get("name"), "other")
+
+
+def graph_note(entry: dict) -> str | None:
+    """What an unbounded input holds when it is not simply N(0, I) (the graph's input_note)."""
+    takes = (entry.get("input") or {}).get("distribution")
+    return takes if takes and takes != STANDARD_NORMAL else None
+
+
+def graph_prior(entry: dict) -> str | None:
+    """The distribution (``"normal"``: N(0, I)) a graph's input may be drawn from to generate
+    data, or None. Exports written before priors were recorded are read as aelab then sampled:
+    a decoder or sampler whose input is plain N(0, I) noise has a prior."""
+    if "prior" in entry:
+        return entry["prior"]
+    plain = (entry.get("input") or {}).get("distribution") == STANDARD_NORMAL
+    return "normal" if plain and graph_role(entry) in ("decoder", "sampler") else None
+
+
 class ExportedModel:
-    """The graphs of one export, each an onnxruntime session, with the lab's verbs on top."""
+    """The graphs of one export, each an onnxruntime session, with the lab's verbs on top.
+
+    The verbs pick graphs by role (``roles``: graph name -> role), never by name, so a plugin
+    may call its graphs anything; ``run`` and friends take a graph's name or a role.
+    """
 
     def __init__(self, manifest: dict, files: dict[str, Path], provider: str, threads: int | None):
         self.manifest = manifest
         self._entries = {g["name"]: g for g in manifest["graphs"]}
         self.graphs: list[str] = list(self._entries)
+        self.roles: dict[str, str] = {n: graph_role(g) for n, g in self._entries.items()}
+        self.priors: dict[str, str | None] = {n: graph_prior(g) for n, g in self._entries.items()}
+        self._role_graph: dict[str, str] = {}  # each role's first graph
+        for name, role in self.roles.items():
+            self._role_graph.setdefault(role, name)
         # Looked up on every call, so computed once.
         self._shapes = {n: tuple(g["input"]["shape"][1:]) for n, g in self._entries.items()}
         self._outputs = {n: [o["name"] for o in g["outputs"]] for n, g in self._entries.items()}
@@ -193,27 +237,54 @@ class ExportedModel:
         return f"ExportedModel({self.manifest.get('model')!r}, graphs={self.graphs}, provider={self.provider!r})"
 
     # -- description -----------------------------------------------------------------------
+    def graph_for(self, role: str) -> str | None:
+        """The first graph with this role, or None."""
+        return self._role_graph.get(role)
+
+    def resolve(self, graph: str) -> str:
+        """The graph called ``graph``, else the first graph whose role is ``graph``."""
+        if not isinstance(graph, str):
+            raise RuntimeInputError(f"Name a graph or a role as a string, not {graph!r}.")
+        if graph in self._entries:
+            return graph
+        found = self.graph_for(graph)
+        if found is None:
+            raise RuntimeInputError(
+                f"This export has no graph '{graph}'; it has: {self._listing()}."
+            )
+        return found
+
+    def _listing(self) -> str:
+        """The graphs, each with its role where the name does not say it."""
+        return ", ".join(n if r == n else f"{n} ({r})" for n, r in self.roles.items())
+
     def input_shape(self, graph: str) -> tuple[int, ...]:
-        """The per-sample input shape of a graph (the batch axis left out)."""
-        self._entry(graph)
-        return self._shapes[graph]
+        """The per-sample input shape of a graph (a name or a role; the batch axis left out)."""
+        return self._shapes[self.resolve(graph)]
 
     def output_names(self, graph: str) -> list[str]:
-        """The names of a graph's outputs, in order."""
-        self._entry(graph)
-        return list(self._outputs[graph])
+        """The names of a graph's outputs (a name or a role), in order."""
+        return list(self._outputs[self.resolve(graph)])
 
     def _entry(self, graph: str) -> dict:
-        if graph not in self._entries:
+        return self._entries[self.resolve(graph)]
+
+    def _by_role(self, role: str, verb: str) -> str:
+        graph = self.graph_for(role)
+        if graph is None:
             raise RuntimeInputError(
-                f"This export has no graph '{graph}'; it has: {', '.join(self.graphs)}."
+                f"This export cannot {verb}: it has no {role} graph, only {self._listing()}."
             )
-        return self._entries[graph]
+        return graph
 
     # -- running ---------------------------------------------------------------------------
     def prepare(self, graph: str, x: Any, preprocess: bool = False) -> np.ndarray:
-        """Check (and with ``preprocess`` scale) an input batch for a graph; one-sentence errors."""
-        entry = self._entry(graph)
+        """Check (and with ``preprocess`` scale) an input batch for a graph (a name or a role);
+        one-sentence errors."""
+        return self._prepare(self.resolve(graph), x, preprocess)
+
+    def _prepare(self, graph: str, x: Any, preprocess: bool) -> np.ndarray:
+        entry = self._entries[graph]
         spec = entry["input"]
         shape = self._shapes[graph]
         arr = np.asarray(x)
@@ -248,8 +319,9 @@ class ExportedModel:
         return arr
 
     def run(self, graph: str, x: Any, preprocess: bool = False) -> dict[str, np.ndarray]:
-        """Run one graph on a batch and return every output by name."""
-        arr = self.prepare(graph, x, preprocess)
+        """Run one graph (a name or a role) on a batch and return every output by name."""
+        graph = self.resolve(graph)
+        arr = self._prepare(graph, x, preprocess)
         # Naming the outputs saves onnxruntime looking them up on every call.
         names = self._outputs[graph]
         outs = self._sessions[graph].run(names, {self._entries[graph]["input"]["name"]: arr})
@@ -259,36 +331,60 @@ class ExportedModel:
         return next(iter(self.run(graph, x, preprocess).values()))
 
     def encode(self, x: Any, preprocess: bool = False) -> np.ndarray:
-        """Codes for a batch (a VAE's mean: its first output; ``run('encoder', x)`` gives all)."""
-        return self._first("encoder", x, preprocess)
+        """Codes for a batch through the encoder graph (a VAE's mean: its first output;
+        ``run('encoder', x)`` gives all)."""
+        return self._first(self._by_role("encoder", "encode"), x, preprocess)
 
     def decode(self, z: Any) -> np.ndarray:
-        """Outputs for a batch of codes."""
-        return self._first("decoder", z)
+        """Outputs for a batch of codes, through the decoder graph."""
+        return self._first(self._by_role("decoder", "decode"), z)
 
     def reconstruct(self, x: Any, preprocess: bool = False) -> np.ndarray:
         """Encode then decode, through the autoencoder graph when there is one."""
-        if "autoencoder" in self._entries:
-            return self._first("autoencoder", x, preprocess)
-        if "encoder" in self._entries and "decoder" in self._entries:
+        whole = self.graph_for("autoencoder")
+        if whole is not None:
+            return self._first(whole, x, preprocess)
+        if self.graph_for("encoder") is not None and self.graph_for("decoder") is not None:
             return self.decode(self.encode(x, preprocess))
+        raise RuntimeInputError(f"This export cannot reconstruct; it has: {self._listing()}.")
+
+    def sampler(self) -> str:
+        """The graph ``sample`` draws through: a sampler with a prior first, else a decoder with
+        one; a one-sentence RuntimeInputError says why there is none."""
+        drawn = [n for role in ("sampler", "decoder") for n, r in self.roles.items() if r == role]
+        for name in drawn:
+            if self.priors[name] == "normal" and not graph_note(self._entries[name]):
+                return name
+        for name in drawn:
+            note = graph_note(self._entries[name])
+            if note:
+                raise RuntimeInputError(
+                    f"Graph '{name}' takes {note}, not noise alone; build that input and call "
+                    f"run('{name}', x)."
+                )
+        decoder = self.graph_for("decoder")
+        if decoder is not None:
+            raise RuntimeInputError(
+                "This export cannot sample: decoding random codes of a plain autoencoder does "
+                f"not generate data; its decoder '{decoder}' has no prior."
+            )
+        sampler = self.graph_for("sampler")
+        if sampler is not None:
+            raise RuntimeInputError(
+                f"This export cannot sample: its sampler '{sampler}' declares no prior (a graph "
+                "declares prior='normal' when N(0, I) noise through it generates data)."
+            )
         raise RuntimeInputError(
-            f"This export cannot reconstruct; it has: {', '.join(self.graphs)}."
+            "This export cannot sample: it has no sampler or decoder with a prior, only "
+            f"{self._listing()}."
         )
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """``n`` new samples: codes or noise from N(0, I) (seeded) through the decoder or generator."""
-        graph = next((g for g in ("decoder", "generator") if g in self._entries), None)
-        if graph is None:
-            raise RuntimeInputError(f"This export cannot sample; it has: {', '.join(self.graphs)}.")
+        """``n`` new samples: N(0, I) codes or noise (seeded) through the graph with a prior
+        (a sampler, else a decoder); refused where none has one (a plain autoencoder)."""
+        graph = self.sampler()
         if int(n) < 1:
             raise RuntimeInputError(f"The number of samples must be at least 1, not {n}.")
-        takes = self._entries[graph]["input"].get("distribution")
-        if takes and takes != "standard normal, N(0, I)":
-            raise RuntimeInputError(
-                f"Graph '{graph}' takes {takes}, not noise alone; build that input and call "
-                f"run('{graph}', x)."
-            )
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((int(n), *self.input_shape(graph)), dtype=np.float32)
         return self._first(graph, z)
@@ -358,6 +454,9 @@ def _from_file(path: Path) -> tuple[dict, dict[str, Path]]:
             "input": json.loads(props[META_PREFIX + "input"]),
             "outputs": json.loads(props[META_PREFIX + "outputs"]),
         }
+        if META_PREFIX + "role" in props:  # files written before roles have neither key
+            entry["role"] = props[META_PREFIX + "role"]
+            entry["prior"] = json.loads(props.get(META_PREFIX + "prior", "null"))
     except KeyError as exc:
         raise RuntimeLoadError(f"{path} carries no aelab metadata ({exc} is missing).") from None
     except Exception as exc:

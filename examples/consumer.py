@@ -36,8 +36,12 @@ def main(argv: list[str]) -> int:
         if hashlib.sha256((folder / g["file"]).read_bytes()).hexdigest() != g["sha256"]:
             raise SystemExit(f"{g['file']} does not match its sha256 in the manifest")
 
-    # Prefer the autoencoder graph; otherwise take whatever graph comes first.
-    graph = graphs.get("autoencoder") or manifest["graphs"][0]
+    # Prefer the graph whose role is autoencoder (data -> reconstruction), whatever its name;
+    # exports written before roles were recorded name it "autoencoder". Otherwise take the first.
+    graph = next(
+        (g for g in graphs.values() if g.get("role", g["name"]) == "autoencoder"),
+        manifest["graphs"][0],
+    )
     spec = graph["input"]
     shape = tuple(spec["shape"][1:])  # shape[0] is the dynamic batch axis, "batch"
     rng = np.random.default_rng(0)
@@ -59,7 +63,7 @@ def main(argv: list[str]) -> int:
         "outputs": {o["name"]: list(v.shape) for o, v in zip(graph["outputs"], outputs)},
         "means": {o["name"]: float(v.mean()) for o, v in zip(graph["outputs"], outputs)},
     }
-    if graph["name"] == "autoencoder":
+    if graph.get("role", graph["name"]) == "autoencoder":
         result["reconstruction_mse"] = float(np.mean((outputs[0] - x) ** 2))
     print(json.dumps(result))
     return 0

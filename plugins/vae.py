@@ -178,7 +178,7 @@ class VAE(Model):
     def graphs(self) -> list[GraphSpec]:
         graphs = super().graphs()
         for g in graphs:
-            if g.name == "encoder":
+            if g.role == "encoder":
                 g.module, g.output_names = _Stats(self), ["mean", "logvar"]
         return graphs
 

@@ -57,7 +57,7 @@ class _Gen(nn.Module):
     def graphs(self) -> list[GraphSpec]:
         return [
             GraphSpec("encoder", self.enc, "input", (4,), ["mean", "logvar"]),
-            GraphSpec("generator", self.gen, "noise", (2,), ["sample"], None),
+            GraphSpec("generator", self.gen, "noise", (2,), ["sample"], None, prior="normal"),
         ]
 
 
@@ -91,8 +91,19 @@ def test_verbs_match_torch(ae):
     assert set(m.run("autoencoder", x)) == {"reconstruction"}
 
 
-def test_sample_is_seeded(ae):
-    m = runtime.load(ae[1])
+@pytest.fixture(scope="module")
+def vae(tmp_path_factory):
+    """An untrained VAE (seeded) and its full export: its decoder has a prior."""
+    spec = get_model("vae")
+    torch.manual_seed(0)
+    model = spec.build({"code_size": 4}, (1, 8, 8), "image").eval()
+    folder = tmp_path_factory.mktemp("vae") / "export"
+    export_model(model, spec, model.params, run_id="vae", data_meta=META, out_dir=folder)
+    return model, folder
+
+
+def test_sample_is_seeded(vae):
+    m = runtime.load(vae[1])
     a, b, c = m.sample(6, seed=3), m.sample(6, seed=3), m.sample(6, seed=4)
     assert a.shape == (6, 1, 8, 8) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)

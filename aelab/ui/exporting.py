@@ -82,13 +82,16 @@ def quick_check(session: LabSession, upload: Any) -> tuple[np.ndarray, str]:
     if not path:
         raise AelabError("Upload an input to check: an image, a .npy or a .csv file.")
     exported = load(session.export_folder)
-    graph = "autoencoder" if "autoencoder" in exported.graphs else None
+    # By role, whatever the graphs are called: the autoencoder, else the encoder and decoder.
+    whole, encoder = exported.graph_for("autoencoder"), exported.graph_for("encoder")
+    graph = whole or (encoder if exported.graph_for("decoder") else None)
     if graph is None:
         raise AelabError(f"This export cannot reconstruct (it has {', '.join(exported.graphs)}).")
     x, raw = _read_input(str(path), exported.input_shape(graph))
     x = exported.prepare(graph, x, preprocess=raw)
     out = exported.reconstruct(x)
-    line = f"onnxruntime ran the `{graph}` graph on {len(x)} input(s) with {exported.provider}"
+    ran = f"`{graph}` graph" if whole else f"`{graph}` and `{exported.graph_for('decoder')}` graphs"
+    line = f"onnxruntime ran the {ran} on {len(x)} input(s) with {exported.provider}"
     if session.model is not None and tuple(session.model.sample_shape) == tuple(x.shape[1:]):
         diff = float(np.max(np.abs(out - ins.reconstruct(session.model, x))))
         line += f"; the largest difference from the torch model is {diff:.2e}"
