@@ -1,4 +1,4 @@
-"""Training from the page: a throttled generator over aelab.train.train, Stop, reopening runs."""
+"""Training from the page: a live-view callback on the trainer, Stop, reopening runs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import inspect as ins
+from ..callbacks import Callback
 from ..errors import AelabError
 from ..runs import Run, list_runs, load_run_by_id
 from ..train import Done, Epoch, Start, Step, StopSignal, Trainer
@@ -135,6 +136,78 @@ def _result(done: Done) -> dict[str, Any]:
     }
 
 
+class LiveView(Callback):
+    """The lab's live view of a training: turns the trainer's events into page frames
+    (status, loss frame, grid, result, run id), at most one every PLOT_EVERY_S seconds."""
+
+    def __init__(self, session: LabSession, history: list[dict], preview: Any, steps: int):
+        self.session = session
+        self.preview = preview
+        self.steps_per_epoch = steps
+        self.rows = history_rows(history)
+        self.done_epochs = history[-1]["epoch"] if history else 0
+        self.frame: tuple | None = None  # the newest frame the page has not had yet
+        self.last_plot = self.last_grid = 0.0
+        self.epochs, self.val = 0, {}
+        self.announced = False  # whether the validation series are in the plot's first frame
+
+    def on_start(self, trainer: Trainer, event: Start) -> None:
+        self.epochs = event.epochs + self.done_epochs
+        status = (
+            f"**Training** {trainer.spec.name} on {trainer.data.name}: {event.n_train:,} "
+            f"training and {event.n_val:,} validation samples, {event.n_params:,} parameters, "
+            f"{event.device}."
+        )
+        # None first: the plot then takes its series from the next frame (see loss_frame).
+        grid = progress_grid(trainer.model, self.preview)
+        self.frame = (status, None, grid, None, trainer.run_id)
+        self.last_plot = self.last_grid = time.perf_counter()
+
+    def on_step(self, trainer: Trainer, event: Step) -> None:
+        x = event.step / self.steps_per_epoch
+        if not self.announced:
+            self.rows.extend(_placeholders(self.rows, event.losses))
+            self.announced = True
+        for term, v in _terms(event.losses).items():
+            self.rows.append({"epoch": x, "loss": v, "series": f"{term} · train"})
+        now = time.perf_counter()
+        if now - self.last_plot < PLOT_EVERY_S:
+            return
+        grid: Any = gr.skip()
+        if now - self.last_grid >= GRID_EVERY_S:
+            grid, self.last_grid = progress_grid(trainer.model, self.preview), now
+        status = status_line(
+            event.epoch, self.epochs, event.step, event.samples_per_s, event.losses, self.val
+        )
+        self.frame = (status, loss_frame(self.rows), grid, None, trainer.run_id)
+        self.last_plot = time.perf_counter()
+
+    def on_epoch(self, trainer: Trainer, event: Epoch) -> None:
+        self.val = event.val_losses
+        for term, v in _terms(self.val).items():
+            self.rows.append(
+                {"epoch": float(event.epoch), "loss": v, "series": f"{term} · validation"}
+            )
+        self.session.metric_rows.extend(metric_history_rows(trainer.history[-1:]))
+
+    def on_end(self, trainer: Trainer, event: Done) -> None:
+        session = self.session
+        session.model, session.run_id, session.run_dir = event.model, event.run_id, event.run_dir
+        session.history = list(trainer.history)
+        verdict = {
+            "completed": "Finished",
+            "stopped": "Stopped",
+            "diverged": "Halted",
+            "interrupted": "Interrupted",
+        }[event.status]
+        status = (
+            f"**{verdict}** after {event.epochs_done} epoch(s) · "
+            f"{event.samples_per_s:,.0f} samples/s · run `{event.run_id}` saved. {event.message}"
+        )
+        grid = progress_grid(event.model, self.preview)
+        self.frame = (status, loss_frame(self.rows), grid, _result(event), event.run_id)
+
+
 def train_stream(
     session: LabSession, resume: Run | None, spec: Any, params: Any, config: Any, data: Any
 ) -> Iterator[tuple[str, pd.DataFrame, Any, dict | None, str]]:
@@ -142,97 +215,34 @@ def train_stream(
     if session.training:
         raise AelabError("This tab is already training; press Stop first.")
     history = list(resume.history) if resume is not None else []
-    preview = preview_batch(data, config)
-    rows = history_rows(history)
     n_train = len(data) - (
         int(round(len(data) * config.val_fraction)) if config.val_fraction else 0
     )
     steps_per_epoch = max(1, math.ceil(n_train / min(config.batch_size, max(n_train, 1))))
-    step_every = max(1, steps_per_epoch // POINTS_PER_EPOCH)
+    live = LiveView(session, history, preview_batch(data, config), steps_per_epoch)
     stop = StopSignal()
-    trainer = Trainer(spec, params, data, config, resume=resume, stop=stop, step_every=step_every)
-    trainer.prepare()  # builds the model now, so the page holds it while it trains
-    model, run_id = trainer.model, trainer.run_id
-    session.stop = stop
-    session.training = True
-    session.spec, session.params, session.config, session.data = (
+    trainer = Trainer(
         spec,
-        trainer.params,
-        config,
+        params,
         data,
+        config,
+        resume=resume,
+        stop=stop,
+        step_every=max(1, steps_per_epoch // POINTS_PER_EPOCH),
+        callbacks=[live],
     )
-    session.model, session.run_id = model, run_id
+    trainer.prepare()  # builds the model now, so the page holds it while it trains
+    session.stop, session.training = stop, True
+    session.spec, session.params, session.config, session.data = spec, trainer.params, config, data
+    session.model, session.run_id = trainer.model, trainer.run_id
     session.metric_rows = metric_history_rows(history)
-    last_plot = last_grid = 0.0
-    grid: Any = gr.skip()
-    epochs, val = config.epochs, {}
-    announced = False  # whether the validation series are in the plot's first frame
     try:
         for event in trainer.events():
-            now = time.perf_counter()
-            if isinstance(event, Start):
-                epochs = event.epochs + (history[-1]["epoch"] if history else 0)
-                status = (
-                    f"**Training** {spec.name} on {data.name}: {event.n_train:,} training and "
-                    f"{event.n_val:,} validation samples, {event.n_params:,} parameters, "
-                    f"{event.device}."
-                )
-                # None first: the plot then takes its series from the next frame (see loss_frame).
-                yield status, None, progress_grid(model, preview), None, run_id
-                last_plot = last_grid = now
-            elif isinstance(event, Step):
-                x = event.step / steps_per_epoch
-                if not announced:
-                    rows.extend(_placeholders(rows, event.losses))
-                    announced = True
-                for term, v in _terms(event.losses).items():
-                    rows.append({"epoch": x, "loss": v, "series": f"{term} · train"})
-                if now - last_plot >= PLOT_EVERY_S:
-                    if now - last_grid >= GRID_EVERY_S:
-                        grid, last_grid = progress_grid(model, preview), now
-                    else:
-                        grid = gr.skip()
-                    status = status_line(
-                        event.epoch, epochs, event.step, event.samples_per_s, event.losses, val
-                    )
-                    yield status, loss_frame(rows), grid, None, run_id
-                    last_plot = time.perf_counter()
-            elif isinstance(event, Epoch):
-                val = event.val_losses
-                for term, v in _terms(val).items():
-                    rows.append(
-                        {"epoch": float(event.epoch), "loss": v, "series": f"{term} · validation"}
-                    )
-                session.metric_rows.extend(
-                    metric_history_rows([trainer.history[-1]]) if trainer.history else []
-                )
-            elif isinstance(event, Done):
-                session.model, session.run_id, session.run_dir = (
-                    event.model,
-                    event.run_id,
-                    event.run_dir,
-                )
-                session.history = list(trainer.history)
-                verdict = {
-                    "completed": "Finished",
-                    "stopped": "Stopped",
-                    "diverged": "Halted",
-                    "interrupted": "Interrupted",
-                }[event.status]
-                status = (
-                    f"**{verdict}** after {event.epochs_done} epoch(s) · "
-                    f"{event.samples_per_s:,.0f} samples/s · run `{event.run_id}` saved. "
-                    f"{event.message}"
-                )
-                if event.status == "diverged":
+            if live.frame is not None:
+                frame, live.frame = live.frame, None
+                if isinstance(event, Done) and event.status == "diverged":
                     gr.Warning(event.message)
-                yield (
-                    status,
-                    loss_frame(rows),
-                    progress_grid(event.model, preview),
-                    _result(event),
-                    event.run_id,
-                )
+                yield frame
     finally:
         session.training = False
 
