@@ -24,11 +24,9 @@ import torch
 from . import __version__, fsio
 from .errors import ExportError
 from .ids import id_problem, show
+from .roles import PRIORS, ROLE_BY_NAME, ROLES
 from .runtime import (
     META_PREFIX,
-    PRIORS,
-    ROLE_BY_NAME,
-    ROLES,
     STANDARD_NORMAL,
     session_options,
     sha256_file,

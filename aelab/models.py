@@ -14,17 +14,9 @@ from torch import nn
 
 from .errors import ParamsError
 from .params import Params, TrainConfig, validate
+from .roles import PRIORS, ROLE_BY_NAME, ROLES
 
 CAPABILITIES = ("encode", "decode", "reconstruct", "sample")
-# What a graph does, whatever it is called; the exporter, the runtime and the kit read this.
-ROLES = ("autoencoder", "encoder", "decoder", "sampler", "critic", "other")
-_ROLE_BY_NAME = {
-    "autoencoder": "autoencoder",
-    "encoder": "encoder",
-    "decoder": "decoder",
-    "generator": "sampler",
-    "discriminator": "critic",
-}
 # What a model's code is: the lab and the PCA comparison describe it accordingly.
 CODE_KINDS = ("continuous", "sparse", "binary", "discrete")
 METRICS = "metrics"  # the key under which a step returns metrics that are not losses
@@ -54,9 +46,14 @@ class GraphSpec:
 
     def __post_init__(self) -> None:
         if self.role is None:
-            self.role = _ROLE_BY_NAME.get(self.name, "other")
+            self.role = ROLE_BY_NAME.get(self.name, "other")
+            if self.name == "generator" and self.prior is None and self.input_note is None:
+                # A GAN plugin from before priors: its generator takes N(0, I) noise.
+                self.prior = "normal"
         if self.role not in ROLES:
             raise ValueError(f"graph '{self.name}' has role {self.role!r}; roles are {ROLES}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"graph '{self.name}' has prior {self.prior!r}; priors are {PRIORS}")
 
 
 def _fused(params: list[torch.Tensor]) -> dict[str, bool]:

@@ -21,6 +21,7 @@ import onnxruntime as ort
 
 from .errors import AelabError
 from .ids import id_problem, show
+from .roles import ROLE_BY_NAME, ROLES
 
 META_PREFIX = "aelab."
 MANIFEST = "manifest.json"
@@ -33,17 +34,6 @@ DEFAULT_THREADS = 1
 RANGE_SLACK = 1e-5  # float rounding at the edges of [0, 1] is not an error
 STANDARD_NORMAL = "standard normal, N(0, I)"  # what a code or noise input holds by default
 
-# What a graph does, whatever it is called (aelab.models.ROLES, repeated here to stay torch-free).
-ROLES = ("autoencoder", "encoder", "decoder", "sampler", "critic", "other")
-PRIORS = (None, "normal")  # what a graph's prior may be; "normal" is N(0, I)
-# The role of a graph that does not record one (exports written before roles), by its name.
-ROLE_BY_NAME = {
-    "autoencoder": "autoencoder",
-    "encoder": "encoder",
-    "decoder": "decoder",
-    "generator": "sampler",
-    "discriminator": "critic",
-}
 
 # A 69-byte Identity model (opset 13) used only to find out whether CUDA really loads.
 _PROBE_MODEL = base64.b64decode(

@@ -32,13 +32,13 @@ from .models import (
     CAPABILITIES,
     CODE_KINDS,
     METRICS,
-    ROLES,
     GraphSpec,
     Model,
     ModelSpec,
     build_seeded,
 )
 from .params import Params, TrainConfig, schema_problems
+from .roles import PRIORS, ROLES
 
 __all__ = [
     "GraphSpec",
@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]*$")
-PRIORS = (None, "normal")  # what a graph's ``prior`` may say; "normal" is N(0, I)
 BATCH = 16  # samples in the batch the kit steps on
 _GLOBAL_RNG_FIX = (
     "draw training noise from the model's own generator with self.randn_like(t), "

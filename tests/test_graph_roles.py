@@ -345,3 +345,19 @@ def test_export_records_only_roles_and_priors_the_runtime_can_act_on(tmp_path, g
             _Declaring(**graph), spec, {}, run_id="g", data_meta=meta, out_dir=tmp_path / "e"
         )
     assert not (tmp_path / "e").exists()
+
+
+def test_a_graph_called_generator_samples_without_declaring_a_prior():
+    """GAN plugins written before priors existed keep sampling; a plain decoder gets no prior."""
+    from torch import nn
+
+    from aelab.models import GraphSpec
+
+    old_gan = GraphSpec("generator", nn.Identity(), "noise", (4,), ["sample"], None)
+    assert old_gan.role == "sampler" and old_gan.prior == "normal"
+    plain = GraphSpec("decoder", nn.Identity(), "code", (4,), ["output"], None)
+    assert plain.role == "decoder" and plain.prior is None
+    with pytest.raises(ValueError, match="prior 'uniform'"):
+        GraphSpec(
+            "painter", nn.Identity(), "noise", (4,), ["x"], None, role="sampler", prior="uniform"
+        )
