@@ -42,6 +42,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_applications(args: argparse.Namespace) -> int:
+    from .plugins import get_applications
+
+    apps = get_applications()
+    if args.json:
+        _print_json([spec.to_json() for spec in apps.values()])
+        return 0
+    if not apps:
+        print("No applications are registered.")
+    width = max((len(a) for a in apps), default=10)
+    for spec in apps.values():
+        print(f"{spec.id:<{width}}  {spec.name} (needs: {', '.join(sorted(spec.needs)) or '-'})")
+        print(f"{'':<{width}}  {spec.description}")
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from .data import FORMATS
     from .plugins import get_datasets
@@ -198,7 +214,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(applications: bool = False) -> argparse.ArgumentParser:
+    """The ``aelab`` parser; with ``applications`` also each registered application's command."""
     p = argparse.ArgumentParser(prog="aelab", description="A local lab for the autoencoder family.")
     p.add_argument("--version", action="version", version=f"aelab {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -263,8 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
 
+    s = sub.add_parser("applications", help="list what trained models can be used for")
+    s.add_argument("--json", action="store_true", help="print a JSON list with each one's schema")
+    s.set_defaults(func=cmd_applications)
+
     for register in _extra_commands():
         register(sub)
+    if applications:
+        from .plugins import get_applications
+
+        for spec in get_applications().values():
+            if spec.cli is not None:
+                spec.cli(sub)
     return p
 
 
@@ -280,25 +307,45 @@ def _extra_commands() -> list[Any]:
     return out
 
 
+def _command_word(argv: list[str]) -> str | None:
+    """The command the user typed: the first word that is neither an option nor its value."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--plugins-dir":
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run one command; errors become one line on stderr and a non-zero exit."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = args.debug or bool(os.environ.get("AELAB_DEBUG"))
-    if args.command is None:
-        parser.print_help()
-        return 2
-    if args.plugins_dir:
-        from .plugins import set_plugins_dir
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugins-dir")
+    known, _ = pre.parse_known_args(argv)
+    debug = "--debug" in argv or bool(os.environ.get("AELAB_DEBUG"))
+    from .plugins import report_load_warnings, set_plugins_dir
 
-        set_plugins_dir(args.plugins_dir)
-    from .plugins import report_load_warnings
-
+    if known.plugins_dir:
+        set_plugins_dir(known.plugins_dir)
     # Every command that loads plugins names those that failed or were refused, one line each.
     stop_reporting = report_load_warnings(lambda line: print(f"warning: {line}", file=sys.stderr))
-    if getattr(args, "command", None) == "train" and not args.data and not args.resume:
-        args.data = "digits"
     try:
+        # Applications add commands of their own; plugins are loaded for them (and for --help)
+        # only, so `aelab runs` stays as quick as it was.
+        word = _command_word(argv)
+        from .applications import RESERVED_IDS  # aelab's own commands
+
+        parser = build_parser(applications=word is None or word not in RESERVED_IDS)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if args.command == "train" and not args.data and not args.resume:
+            args.data = "digits"
         return args.func(args)
     except AelabError as exc:
         if debug:

@@ -16,5 +16,11 @@ def register_models(register: Callable) -> None:
 
 
 @hookspec
+def register_applications(register: Callable) -> None:
+    """Register uses of a trained model: call ``register(spec)`` once per
+    :class:`aelab.applications.ApplicationSpec`."""
+
+
+@hookspec
 def register_datasets(register: Callable) -> None:
     """Register datasets: call ``register(name, loader, description)``; ``loader()`` returns a Dataset."""

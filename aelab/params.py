@@ -157,7 +157,7 @@ def _bounds(prop: dict[str, Any]) -> tuple[bool, bool]:
     return lo, hi
 
 
-def schema_problems(params_cls: Any) -> list[str]:
+def schema_problems(params_cls: Any, base: type[BaseModel] | None = None) -> list[str]:
     """What keeps a model's Params class from being shown and validated by the CLI and the lab:
     one phrase per problem, naming the parameter and what it lacks (empty when all is well).
 
@@ -165,12 +165,15 @@ def schema_problems(params_cls: Any) -> list[str]:
     ``title`` and a ``description``; every numeric one a lower and an upper bound. The plugin host
     refuses a model registered with any of these missing, and the conformance kit reports them.
     """
-    if not (isinstance(params_cls, type) and issubclass(params_cls, Params)):
-        return [f"its params {params_cls!r} are not a subclass of aelab.params.Params"]
+    base = base or Params
+    if not (isinstance(params_cls, type) and issubclass(params_cls, base)):
+        return [
+            f"its params {params_cls!r} are not a subclass of {base.__module__}.{base.__name__}"
+        ]
     problems = []
     if params_cls.model_config.get("extra") != "forbid":
         problems.append(
-            "its params allow unknown settings; keep model_config's extra='forbid' from Params"
+            f"its params allow unknown settings; keep model_config's extra='forbid' from {base.__name__}"
         )
     try:
         props = params_cls.model_json_schema().get("properties", {})

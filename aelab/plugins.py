@@ -52,6 +52,7 @@ class Registry:
 
     models: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, DatasetEntry] = field(default_factory=dict)
+    applications: dict[str, Any] = field(default_factory=dict)
 
 
 _registry: Registry | None = None
@@ -233,7 +234,9 @@ def registry() -> Registry:
 
     reg = Registry()
     failures[:] = [
-        f for f in failures if f["stage"] not in ("register_models", "register_datasets")
+        f
+        for f in failures
+        if f["stage"] not in ("register_models", "register_datasets", "register_applications")
     ]
 
     def model_register(plugin: str) -> Callable:
@@ -271,8 +274,38 @@ def registry() -> Registry:
 
         return register
 
+    def application_register(plugin: str) -> Callable:
+        from .applications import RESERVED_IDS, ApplicationSpec, AppParams
+
+        def register(spec: Any) -> None:
+            if not isinstance(spec, ApplicationSpec):
+                raise PluginError(
+                    f"register() got {type(spec).__name__}, expected an ApplicationSpec"
+                )
+            problems = schema_problems(spec.params, AppParams)
+            if spec.id in RESERVED_IDS or spec.id in reg.applications:
+                holder = reg.applications[spec.id].plugin if spec.id in reg.applications else ""
+                problems.append(
+                    f"its id is taken by {'plugin ' + repr(holder) if holder else 'aelab itself'}"
+                )
+            if problems:
+                _refuse(
+                    plugin,
+                    "register_applications",
+                    f"application '{spec.id}' of plugin '{plugin}' was refused: "
+                    + "; ".join(problems)
+                    + ".",
+                    "schema",
+                )
+                return
+            spec.plugin = plugin
+            reg.applications[spec.id] = spec
+
+        return register
+
     _call_each("register_models", model_register)
     _call_each("register_datasets", dataset_register)
+    _call_each("register_applications", application_register)
     _registry = reg
     if _listeners:
         for line in _warning_lines():
@@ -351,6 +384,20 @@ def get_model(model_id: str) -> Any:
     return models[model_id]
 
 
+def get_applications() -> dict[str, Any]:
+    """Every registered application spec by id."""
+    return registry().applications
+
+
+def get_application(app_id: str) -> Any:
+    """The spec of one application, or a PluginError naming the known ids."""
+    apps = get_applications()
+    if app_id not in apps:
+        known = ", ".join(sorted(apps)) or "none"
+        raise PluginError(f"Unknown application '{app_id}'; registered ones are: {known}.")
+    return apps[app_id]
+
+
 def get_datasets() -> dict[str, DatasetEntry]:
     """Every registered built-in dataset by name."""
     return registry().datasets
@@ -368,6 +415,7 @@ def plugin_info() -> list[dict[str, Any]]:
             "hooks": hooks,
             "models": sorted(m for m, s in reg.models.items() if s.plugin == name),
             "datasets": sorted(d for d, e in reg.datasets.items() if e.plugin == name),
+            "applications": sorted(a for a, e in reg.applications.items() if e.plugin == name),
         }
         errs = [f["error"] for f in failures if f["plugin"] == name]
         if errs:

@@ -8,7 +8,7 @@ import gradio as gr
 
 from ..params import TrainConfig
 from ..plugins import get_model, get_models, load_warnings
-from . import exporting, training, views, widgets
+from . import apps, exporting, training, views, widgets
 from .session import UPLOAD, LabSession, dataset_choices, guarded, new_session, sentence
 from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER
 
@@ -221,6 +221,8 @@ def build_app() -> gr.Blocks:
                                 "Open run", variant="primary", scale=1, elem_id="open-run"
                             )
                         runs_df = gr.Dataframe(label="Saved runs, newest first", interactive=False)
+                    # -- 6. applications: one tab each, built from the registry --------------------
+                    panels = apps.build_tabs(session)
 
         # -- event wiring ---------------------------------------------------------------------
         columns = [column for column, _ in per_model.values()]
@@ -299,9 +301,17 @@ def build_app() -> gr.Blocks:
         )
         for button in (train_btn, continue_btn):
             button.click(lambda: "", None, [stop_note], api_visibility="private", queue=False)
+        # Application buttons follow the tab's model: enabled when it can serve them.
+        app_outputs = apps.outputs(panels)
+
+        def app_availability(state: LabSession) -> list[Any]:
+            return apps.availability(state, panels)
+
         for event in (train_event, continue_event):
             event.then(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
             event.then(training.metrics_view, [session], [metrics_plot], api_visibility="private")
+            event.then(app_availability, [session], app_outputs, api_visibility="private")
+        demo.load(app_availability, [session], app_outputs, api_visibility="private")
 
         map_btn.click(
             guarded(views.latent_map),
@@ -359,7 +369,9 @@ def build_app() -> gr.Blocks:
             [session, run_dd],
             open_outputs,
             api_name="open_run",
-        ).then(training.metrics_view, [session], [metrics_plot], api_visibility="private")
+        ).then(training.metrics_view, [session], [metrics_plot], api_visibility="private").then(
+            app_availability, [session], app_outputs, api_visibility="private"
+        )
     demo.queue(default_concurrency_limit=4)
     return demo
 

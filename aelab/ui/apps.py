@@ -1,0 +1,90 @@
+"""Application panels: one tab per registered application, built from the registry.
+
+An application names its panel builder by import path (``ApplicationSpec.panel``,
+"module:function"); the builder is called inside the application's tab as
+``build(spec, session) -> PanelParts`` and wires its own events (with ``api_name=spec.id``).
+The lab then keeps each panel's action button enabled only while the tab's model can serve the
+application, with the reason shown when it cannot.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..plugins import get_applications
+from .session import LabSession
+
+log = logging.getLogger("aelab.ui")
+NO_MODEL = "Train a model or open a saved run first."
+
+
+@dataclass
+class PanelParts:
+    """What the lab needs back from a panel builder: its action buttons and a note for why
+    they are disabled."""
+
+    buttons: list[gr.Button]
+    note: gr.Markdown
+
+
+def _builder(path: str) -> Callable[..., PanelParts]:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_tabs(session: gr.State) -> list[tuple[Any, PanelParts]]:
+    """A tab per application that has a panel; call inside a ``gr.Tabs`` block."""
+    out = []
+    for spec in get_applications().values():
+        if not spec.panel:
+            continue
+        with gr.Tab(spec.name, elem_id=f"tab-app-{spec.id}"):
+            gr.Markdown(f"{spec.description}")
+            if spec.help:
+                with gr.Accordion("How it works and how to read it", open=False):
+                    gr.Markdown(spec.help)
+            try:
+                parts = _builder(spec.panel)(spec, session)
+            except Exception as exc:  # a broken third-party panel must not take the lab down
+                log.exception("panel of application %s failed to build", spec.id)
+                gr.Markdown(f"This panel could not be built ({type(exc).__name__}: {exc}).")
+                continue
+        out.append((spec, parts))
+    return out
+
+
+def availability(session: LabSession, panels: list[tuple[Any, PanelParts]]) -> list[Any]:
+    """Updates enabling each panel's buttons when the tab's model can serve it, else saying why."""
+    updates: list[Any] = []
+    for spec, parts in panels:
+        model = session.model
+        reason = NO_MODEL if model is None else spec.reason_unavailable(model)
+        updates.extend(gr.Button(interactive=reason is None) for _ in parts.buttons)
+        updates.append(gr.Markdown(value=f"*{reason}*" if reason else ""))
+    return updates
+
+
+def outputs(panels: list[tuple[Any, PanelParts]]) -> list[Any]:
+    """The components :func:`availability` updates, in its order."""
+    out: list[Any] = []
+    for _spec, parts in panels:
+        out.extend(parts.buttons)
+        out.append(parts.note)
+    return out
+
+
+def serving(session: LabSession, spec: Any) -> Any:
+    """The tab's model when it can serve ``spec``; otherwise a user-facing error saying why."""
+    from ..applications import ApplicationError
+
+    model = session.require_model()
+    spec.require(model)
+    if session.training:
+        raise ApplicationError("This tab is training; wait for it to finish or press Stop.")
+    return model
