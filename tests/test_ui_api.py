@@ -318,3 +318,14 @@ def test_the_lab_says_which_plugins_were_refused(fresh_plugins, tmp_path):
     assert len(notes) == 1 and notes[0].visible
     assert "copycat" in notes[0].value and "autoencoder" in notes[0].value
     assert get_model("autoencoder").plugin != "copycat"  # the built-in kept its id
+
+
+def test_application_panels_are_endpoints_that_serve_or_say_why(lab):
+    c = client(lab)
+    train(c, "vae", {"code_size": 4}, epochs=1)
+    img, caption = c.predict(8, 0, "", api_name="/sample")
+    assert Path(img).is_file() and "8 new samples" in caption
+    other = client(lab)
+    train(other, "autoencoder", epochs=1)
+    with pytest.raises(AppError, match="needs a model that can sample"):
+        other.predict(8, 0, "", api_name="/sample")

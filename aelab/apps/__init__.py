@@ -1,0 +1,1 @@
+"""Built-in applications: uses of a trained model, each registered like any plugin."""

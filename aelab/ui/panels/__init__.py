@@ -1,0 +1,1 @@
+"""Lab panels of the built-in applications (each application names its own by import path)."""
