@@ -63,7 +63,8 @@ class ApplicationSpec:
     serves: Callable[[Any], str | None] | None = None
     cli: Callable[[argparse._SubParsersAction], None] | None = None  # adds `aelab <id>`
     panel: str | None = None  # "module:function" building its lab panel (only the lab imports it)
-    # What goes into an export for the runtime: export_record(model, data, params) -> dict.
+    # What goes into an export for the runtime: export_record(model, data, run) -> dict, with
+    # ``data`` the run's held-out data (None when it cannot be reloaded) and ``run`` the Run.
     export_record: Callable[..., dict[str, Any]] | None = None
     help: str = ""  # longer markdown: what it does, how to read its figures
     plugin: str = field(default="", compare=False)

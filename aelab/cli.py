@@ -92,12 +92,14 @@ def _parse_options(spec: Any, pairs: list[list[str]]) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .callbacks import ConsoleProgress, JsonLines
-    from .data import load_data
-    from .plugins import get_model
+    from .data import keep_labels, load_data
+    from .plugins import get_model, get_models
     from .runs import load_run
     from .train import Trainer
 
     resume = None
+    if not args.model and len(args.keep_labels or []) > 1 and args.keep_labels[-1] in get_models():
+        args.model = args.keep_labels.pop()  # `--keep-labels 3 vae`: the list took the model id
     if args.resume:
         resume = load_run(args.resume)
         spec = resume.spec
@@ -124,6 +126,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if value is not None:
             config[key] = value
     data = load_data(data_name, image_size=args.image_size)
+    # The one-class protocol: only the chosen classes (a resumed run keeps the ones it had).
+    keep = args.keep_labels or (resume.data_meta.get("kept_labels") if resume else None)
+    if keep:
+        data = keep_labels(data, keep)
     trainer = Trainer(spec, params, data, config, resume=resume)
     trainer.prepare()
     if not trainer.strategy.is_main:  # under torchrun, rank 0 alone prints and saves
@@ -260,6 +266,14 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
     )
     s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
     s.add_argument("--resume", metavar="RUN", help="continue training a saved run")
+    s.add_argument(
+        "--keep-labels",
+        dest="keep_labels",
+        nargs="+",
+        metavar="LABEL",
+        help="train on these classes only (label values or class names): the one-class "
+        "protocol of `aelab anomaly`, which takes them as the normal classes",
+    )
     s.add_argument("--json", action="store_true", help="print one JSON object per event")
     s.set_defaults(func=cmd_train)
 

@@ -63,6 +63,8 @@ class Dataset:
     # Further per-sample arrays a model may ask for in its batches (``Model.batch_fields``),
     # by field name; "x" and "y" are the samples and the labels above.
     extra: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # The label values kept by :func:`keep_labels` (the one-class protocol), recorded in meta().
+    kept_labels: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -161,7 +163,86 @@ class Dataset:
             "source": self.source,
             "has_labels": self.labels is not None,
             "label_names": None if self.label_names is None else list(self.label_names),
+            **({} if self.kept_labels is None else {"kept_labels": list(self.kept_labels)}),
         }
+
+
+# -- chosen classes ---------------------------------------------------------------------------
+
+
+def label_values(data: Dataset, wanted: Any, what: str = "the classes") -> list[int]:
+    """The label values named in ``wanted`` (values, or class names when the data has them),
+    each present in ``data``; a one-sentence DataError otherwise."""
+    if data.labels is None:
+        raise DataError(
+            f"Dataset '{data.name}' has no labels, so {what} cannot be chosen; use labelled data "
+            "(e.g. digits, a CSV with a label column, or images in class sub-folders)."
+        )
+    present = sorted(int(v) for v in np.unique(data.labels))
+    names = data.label_names or []
+    out: list[int] = []
+    for item in [wanted] if isinstance(wanted, (int, str, np.integer)) else list(wanted):
+        text = str(item).strip()
+        if text.lstrip("-").isdigit():
+            value = int(text)
+        elif text in names:
+            value = names.index(text)
+        else:
+            known = f"its class names are {', '.join(names)}" if names else "its labels are numbers"
+            raise DataError(f"Dataset '{data.name}' has no class '{text}'; {known}.")
+        if value not in present:
+            raise DataError(
+                f"Dataset '{data.name}' has no samples labelled {value}; its labels are "
+                f"{_ranges(present)}."
+            )
+        if value not in out:
+            out.append(value)
+    if not out:
+        raise DataError(f"Name at least one class for {what}.")
+    return out
+
+
+def _ranges(values: list[int]) -> str:
+    """'0-9' for consecutive values, else '0, 2, 5'."""
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]}"
+    return ", ".join(map(str, values))
+
+
+def keep_labels(data: Dataset, wanted: Any) -> Dataset:
+    """Only the samples of the chosen classes (the one-class protocol of anomaly detection);
+    the kept label values are recorded in ``meta()`` and so in a run trained on them."""
+    values = sorted(label_values(data, wanted, "the classes to keep"))
+    part = data.subset(np.flatnonzero(np.isin(data.labels, values)))
+    part.kept_labels = values
+    return part
+
+
+def load_run_data(
+    meta: dict, val_fraction: float = 0.0, seed: int = 0
+) -> tuple[Dataset, Dataset | None]:
+    """A run's data loaded again from the source its description records, with its kept
+    classes, split into (training, validation) as the trainer split it (validation None when
+    nothing was held out)."""
+    source = str((meta or {}).get("source") or "")
+    if not source:
+        raise DataError("The run does not record where its data came from; pass the data.")
+    shape = list(meta.get("sample_shape") or [])
+    size = grayscale = None
+    if meta.get("kind") == "image" and len(shape) == 3:
+        size = shape[1] if shape[1] == shape[2] else None
+        grayscale = shape[0] == 1
+    data = load_data(source.removeprefix("builtin:"), image_size=size, grayscale=grayscale)
+    if meta.get("kept_labels") is not None:
+        data = keep_labels(data, meta["kept_labels"])
+    if shape and list(data.sample_shape) != shape:
+        raise DataError(
+            f"The run's data {source} now has samples of shape {list(data.sample_shape)}, but "
+            f"the run was trained on {shape}."
+        )
+    if val_fraction > 0:
+        return data.split(val_fraction, seed)
+    return data, None
 
 
 # -- scaling --------------------------------------------------------------------------------

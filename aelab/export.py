@@ -560,6 +560,11 @@ def export_run(
                 "last good weights anyway."
             )
         extra["diverged_at"] = diverged_at
+    records, notes = application_records(run, graphs)
+    if records:
+        extra["applications"] = records
+    if notes:
+        extra["application_notes"] = notes
     return export_model(
         run.model,
         run.spec,
@@ -571,6 +576,57 @@ def export_run(
         force=force,
         manifest_extra=extra,
     )
+
+
+def application_records(
+    run: Any, graphs: list[str] | None = None
+) -> tuple[dict[str, dict], dict[str, str]]:
+    """What each registered application that serves the run's model records for the runtime
+    (``ApplicationSpec.export_record(model, data, run)``, ``data`` being the run's held-out
+    data: its validation split, else its training data, None when it cannot be loaded), and a
+    sentence for each one that could not record. A record naming a ``graph`` that is not
+    exported is left out."""
+    from .data import load_run_data
+    from .errors import AelabError
+    from .plugins import get_applications
+
+    model = run.model
+    apps = [
+        spec
+        for spec in get_applications().values()
+        if spec.export_record is not None and spec.reason_unavailable(model) is None
+    ]
+    if not apps:
+        return {}, {}
+    exported = {g.name for g in _select_graphs(model, graphs)}
+    try:
+        train, val = load_run_data(run.data_meta, run.config.val_fraction, run.config.seed)
+        data = val if val is not None else train
+    except AelabError:
+        data = None
+    records: dict[str, dict] = {}
+    notes: dict[str, str] = {}
+    for spec in apps:
+        try:
+            record = spec.export_record(model, data, run)
+            json.dumps(record, allow_nan=False)
+        except AelabError as exc:
+            notes[spec.id] = str(exc)
+            continue
+        except Exception as exc:  # a broken application must not break the export
+            notes[spec.id] = f"its export record failed ({_first_line(exc)})."
+            continue
+        if record is None:
+            continue
+        if not isinstance(record, dict):
+            notes[spec.id] = f"its export record is a {type(record).__name__}, not a JSON object."
+            continue
+        graph = record.get("graph")
+        if graph is not None and graph not in exported:
+            notes[spec.id] = f"it needs the graph '{graph}', which this export leaves out."
+            continue
+        records[spec.id] = record
+    return records, notes
 
 
 def _where(diverged_at: Any) -> str:

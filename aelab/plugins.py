@@ -20,7 +20,12 @@ from .errors import PluginError
 
 ENTRY_POINT_GROUP = "aelab"
 # aelab's own defaults are registered like any other plugin.
-DEFAULT_PLUGINS = ("aelab.builtin_datasets", "aelab.apps.generate", "aelab.apps.encode")
+DEFAULT_PLUGINS = (
+    "aelab.builtin_datasets",
+    "aelab.apps.generate",
+    "aelab.apps.encode",
+    "aelab.apps.anomaly",
+)
 # The distribution whose entry points are the built-in models (``aelab_plugins.*``): they keep
 # their ids and plugin names whatever else is installed.
 BUILTIN_DISTRIBUTION = "aelab"

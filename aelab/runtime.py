@@ -379,6 +379,50 @@ class ExportedModel:
         z = rng.standard_normal((int(n), *self.input_shape(graph)), dtype=np.float32)
         return self._first(graph, z)
 
+    # -- anomaly detection (the record ``aelab export`` writes for a model that can score) -------
+    def anomaly_record(self) -> dict:
+        """The export's anomaly-detection record: score kind, graph, normalisation, threshold."""
+        record = (self.manifest.get("applications") or {}).get("anomaly")
+        if not isinstance(record, dict) or record.get("score") not in ("reconstruction", "critic"):
+            why = (self.manifest.get("application_notes") or {}).get("anomaly")
+            hint = (
+                f"it was left out because {why[0].lower()}{why[1:]}"
+                if why
+                else "export a saved run of a model that reconstructs or has a discriminator "
+                "(`aelab export RUN`) to get one."
+            )
+            raise RuntimeInputError(
+                "This export carries no anomaly-detection record (a score, its normalisation and "
+                f"a threshold); {hint}"
+            )
+        return record
+
+    def score(self, x: Any, preprocess: bool = False, normalize: bool = False) -> np.ndarray:
+        """Anomaly scores per sample (float64, higher = more anomalous), as torch gives them:
+        reconstruction MSE through the autoencoder graph, or the critic's logit negated;
+        ``normalize`` gives (score - mean) / std of the scores on the run's normal data."""
+        record = self.anomaly_record()
+        graph = self.resolve(record["graph"])
+        arr = self._prepare(graph, x, preprocess)
+        name = self._entries[graph]["input"]["name"]
+        out = self._sessions[graph].run([record["output"]], {name: arr})[0].astype(np.float64)
+        if record["score"] == "reconstruction":
+            s = ((out - arr.astype(np.float64)) ** 2).reshape(len(arr), -1).mean(axis=1)
+        else:
+            s = -out.reshape(len(arr), -1)[:, 0]
+        if normalize:
+            norm = record["normalization"]
+            s = (s - norm["mean"]) / norm["std"]
+        return s
+
+    def is_anomaly(
+        self, x: Any, preprocess: bool = False, threshold: float | None = None
+    ) -> np.ndarray:
+        """Whether each sample's score is at or above the exported threshold (or ``threshold``,
+        in raw score units), as a bool array."""
+        limit = self.anomaly_record()["threshold"] if threshold is None else float(threshold)
+        return self.score(x, preprocess) >= limit
+
 
 def _provider_list(provider: str) -> list[str]:
     return [provider] if provider == PROVIDERS["cpu"] else [provider, PROVIDERS["cpu"]]

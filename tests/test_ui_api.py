@@ -312,9 +312,7 @@ def test_the_lab_says_which_plugins_were_refused(fresh_plugins, tmp_path):
     )
     fresh_plugins.set_plugins_dir(tmp_path)
     demo = build_app()
-    notes = [
-        b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "plugin-warnings"
-    ]
+    notes = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "plugin-warnings"]
     assert len(notes) == 1 and notes[0].visible
     assert "copycat" in notes[0].value and "autoencoder" in notes[0].value
     assert get_model("autoencoder").plugin != "copycat"  # the built-in kept its id
@@ -329,3 +327,17 @@ def test_application_panels_are_endpoints_that_serve_or_say_why(lab):
     train(other, "autoencoder", epochs=1)
     with pytest.raises(AppError, match="needs a model that can sample"):
         other.predict(8, 0, "", api_name="/sample")
+
+
+def test_the_anomaly_panel_scores_and_measures_against_labels(lab):
+    c = client(lab)
+    train(c, "autoencoder", {"code_size": 4}, epochs=3)
+    hist, roc, grid, caption, result = c.predict(
+        "auto", "contamination", 0.1, "0, 1, 2, 3, 4", "held-out part", api_name="/anomaly"
+    )
+    assert result["n"] == 359 and result["n_flagged"] == 36 and 0.0 <= result["auroc"] <= 1.0
+    assert "AUROC" in caption and Path(grid).is_file()
+    assert sum(row[1] for row in hist["data"]) == 359  # every scored sample is in one bin
+    assert {row[2] for row in hist["data"]} == {"below the threshold", "flagged"}
+    with pytest.raises(AppError, match="whole numbers separated by commas"):
+        c.predict("auto", "contamination", 0.05, "three", "held-out part", api_name="/anomaly")

@@ -44,7 +44,7 @@ def build_tabs(session: gr.State) -> list[tuple[Any, PanelParts]]:
     for spec in get_applications().values():
         if not spec.panel:
             continue
-        with gr.Tab(spec.name, elem_id=f"tab-app-{spec.id}"):
+        with gr.Tab(f"Use · {spec.name}", elem_id=f"tab-app-{spec.id}"):
             gr.Markdown(f"{spec.description}")
             if spec.help:
                 with gr.Accordion("How it works and how to read it", open=False):

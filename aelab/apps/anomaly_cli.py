@@ -1,0 +1,177 @@
+"""``aelab anomaly RUN``: score a dataset for anomalies, print the threshold and metrics, and
+write one CSV row per sample."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..applications import ApplicationError
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Refuse an --out that exists (unless forced) or is a folder, before any work is done."""
+    if out.is_dir():
+        raise ApplicationError(f"{out} is a folder; name a .csv file to write the scores to.")
+    if out.exists() and not force:
+        raise ApplicationError(f"{out} exists; pass --force to replace it, or name another path.")
+
+
+def write_csv(result: Any, labels: Any, out: Path, force: bool = False) -> Path:
+    """One row per sample (index, score, flagged, and label when the data has labels), written
+    to a temporary file beside ``out`` and renamed into place; an existing file is replaced only
+    with ``force``."""
+    out = Path(out)
+    check_out(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = "index,score,flagged" + (",label" if labels is not None else "")
+    rows = [header]
+    for i, (score, flag) in enumerate(zip(result.scores.tolist(), result.flagged.tolist())):
+        row = f"{i},{score:.10g},{int(flag)}"
+        rows.append(row if labels is None else f"{row},{int(labels[i])}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write("\n".join(rows) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if force:
+            os.replace(tmp, out)
+        else:
+            try:
+                os.link(tmp, out)  # fails if the file appeared meanwhile: nothing is overwritten
+            except FileExistsError:
+                raise ApplicationError(
+                    f"{out} exists; pass --force to replace it, or name another path."
+                ) from None
+            except OSError:  # a filesystem without hard links
+                if out.exists():
+                    raise ApplicationError(
+                        f"{out} exists; pass --force to replace it, or name another path."
+                    ) from None
+                os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
+
+
+def _how(summary: dict[str, Any]) -> str:
+    """How the threshold was chosen, in words."""
+    c = summary["contamination"]
+    if summary["threshold_method"] == "contamination":
+        return f"contamination {c:g}: the highest {c:.0%} of these scores"
+    if summary["threshold_method"] == "normal":
+        return f"the {1 - c:.0%} quantile of the scores on the run's normal held-out data"
+    return "the best F1 against the labels"
+
+
+def _text(summary: dict[str, Any]) -> str:
+    """The summary as aligned ``name value`` lines."""
+    rows = [
+        ("run", summary["run"]),
+        ("data", f"{summary['data']} ({summary['n']} samples)"),
+        ("score", summary["score"]),
+        ("threshold", f"{summary['threshold']:.6g} ({_how(summary)}); flagged at or above it"),
+        ("flagged", f"{summary['n_flagged']} of {summary['n']}"),
+    ]
+    if summary["normal_labels"] is not None:
+        rows.append(
+            (
+                "normal classes",
+                f"{', '.join(map(str, summary['normal_labels']))} "
+                f"({summary['n_anomalous']} anomalies by the labels)",
+            )
+        )
+    for key in ("auroc", "average_precision", "precision", "recall", "f1"):
+        if summary.get(key) is not None:
+            rows.append((key, f"{summary[key]:.4f}"))
+    if summary.get("note"):
+        rows.append(("note", summary["note"]))
+    if summary.get("out"):
+        rows.append(("written to", summary["out"]))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def cmd_anomaly(args: argparse.Namespace) -> int:
+    """``aelab anomaly RUN --data FILE [--normal-labels 3] [--json] [--out scores.csv]``."""
+    from ..data import label_values, load_data
+    from ..runs import load_run
+    from .anomaly import SPEC, default_normal_labels, detect, normal_data
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        check_out(out, args.force)
+    run = load_run(args.run)
+    SPEC.require(run.model)
+    data_name = args.data or run.data_meta.get("source", "").removeprefix("builtin:")
+    if not data_name:
+        raise ApplicationError("Pass --data: the run does not record where its data came from.")
+    data = load_data(data_name, image_size=args.image_size)
+    if tuple(data.sample_shape) != tuple(run.model.sample_shape):
+        raise ApplicationError(
+            f"The data {data.name} has samples of shape {list(data.sample_shape)}, but run "
+            f"'{run.run_id}' was trained on {list(run.model.sample_shape)}."
+        )
+    if args.normal_labels:
+        normal_labels = label_values(data, args.normal_labels, "the normal classes")
+    else:  # the classes the run was trained on, when the data can say which samples they are
+        normal_labels = default_normal_labels(run.data_meta) if data.labels is not None else None
+    values: dict[str, Any] = {"normal_labels": normal_labels}
+    for key in ("score", "threshold", "contamination"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    params = SPEC.validate_params(values)
+    normal = normal_data(run) if params.threshold == "normal" else None
+    result = detect(run.model, data, params, normal=normal)
+    if out is not None:
+        write_csv(result, data.labels, out, args.force)
+    summary = {"run": run.run_id, "data": data.name, **result.to_json(), "out": args.out}
+    print(json.dumps(summary) if args.json else _text(summary))
+    return 0
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    """Add ``aelab anomaly``."""
+    s = sub.add_parser(
+        "anomaly",
+        help="score a dataset for anomalies (reconstruction error, ELBO or critic)",
+        description="Score every sample of a dataset with a trained model, flag those at or "
+        "above a threshold and, when labels say which classes are normal, report AUROC and "
+        "average precision.",
+    )
+    s.add_argument("run", help="run id (or folder)")
+    s.add_argument("--data", help="data to score (default: the run's own data source)")
+    s.add_argument(
+        "--normal-labels",
+        dest="normal_labels",
+        nargs="+",
+        metavar="LABEL",
+        help="classes that count as normal, the rest being anomalies (default: the classes the "
+        "run kept with `aelab train --keep-labels`)",
+    )
+    s.add_argument(
+        "--contamination",
+        type=float,
+        help="expected share of anomalies, 0 to 0.5 (default 0.05)",
+    )
+    s.add_argument(
+        "--threshold",
+        choices=["contamination", "normal", "best_f1"],
+        help="contamination: flag that share of the data (default); normal: a quantile of the "
+        "scores on the run's validation split; best_f1: the best F1 against the labels",
+    )
+    s.add_argument(
+        "--score",
+        choices=["auto", "reconstruction", "elbo", "critic"],
+        help="auto (default): reconstruction error, or a GAN's critic",
+    )
+    s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
+    s.add_argument("--out", help="write one CSV row per sample: index, score, flagged, label")
+    s.add_argument("--force", action="store_true", help="replace an existing --out")
+    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    s.set_defaults(func=cmd_anomaly)
