@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .train import Done, Epoch, Start, Step
+from .events import Done, Epoch, Start, Step
 
 
 class Callback:

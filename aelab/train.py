@@ -8,10 +8,8 @@ printing, the lab's live view, logging) is a callback (``aelab.callbacks``).
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,89 +18,18 @@ from torch import nn
 
 from .distributed import SingleProcess, pick_strategy
 from .errors import ParamsError, TrainingError
-from .models import BATCH_DTYPES, METRICS, Model, ModelSpec, build_seeded
+from .evaluation import (  # noqa: F401 - re-exported: aelab.train.evaluate is public
+    _finite,
+    _floats,
+    _mean,
+    batch_tensors,
+    evaluate,
+    evaluate_batches,
+)
+from .events import Done, Epoch, Event, Start, Step, StopSignal  # noqa: F401 - re-exported
+from .models import METRICS, Model, ModelSpec, build_seeded
 from .params import Params, TrainConfig, validate
-
-
-@dataclass
-class Start:
-    """Training is about to start."""
-
-    run_id: str
-    model_id: str
-    device: str
-    n_params: int
-    n_train: int
-    n_val: int
-    epochs: int
-    steps_per_epoch: int
-
-
-@dataclass
-class Step:
-    """One optimisation step (every optimizer the model declares) finished."""
-
-    epoch: int
-    step: int  # global step
-    losses: dict[str, float]
-    samples_per_s: float
-    elapsed: float
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Epoch:
-    """One pass over the training data finished."""
-
-    epoch: int
-    epochs: int
-    losses: dict[str, float]  # mean over the epoch's steps
-    val_losses: dict[str, float]
-    samples_per_s: float
-    elapsed: float
-    metrics: dict[str, float] = field(default_factory=dict)  # not losses: never summed in
-    val_metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Done:
-    """Training ended: completed, stopped, interrupted, or halted by a non-finite loss."""
-
-    run_id: str
-    run_dir: str | None
-    losses: dict[str, float]
-    val_losses: dict[str, float]
-    samples_per_s: float
-    elapsed: float
-    epochs_done: int
-    status: str  # completed | stopped | diverged | interrupted
-    message: str = ""
-    model: Any = field(default=None, repr=False)
-    metrics: dict[str, float] = field(default_factory=dict)
-    val_metrics: dict[str, float] = field(default_factory=dict)
-    diverged_at: dict[str, Any] | None = None
-
-
-Event = Start | Step | Epoch | Done
-
-
-class StopSignal:
-    """A cooperative stop: set it from any thread; the trainer stops after the current step."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        """Ask training to stop."""
-        self._event.set()
-
-    def clear(self) -> None:
-        """Allow a new training to run."""
-        self._event.clear()
-
-    def is_set(self) -> bool:
-        """Whether a stop was asked for."""
-        return self._event.is_set()
+from .snapshot import Snapshot
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -139,138 +66,6 @@ class StepModule(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
         return self._training_step(batch, optimizer)
-
-
-class _Snapshot:
-    """The last good weights and optimizer state, to go back to when training diverges.
-
-    The copies are made once and refreshed in place after each good epoch, all tensors in one
-    ``_foreach_copy_``: no allocation and no ``state_dict()`` packing per epoch (which cost
-    about 1.5% of a small model's training time).
-    """
-
-    def __init__(self, model: Model, optimizers: dict[str, torch.optim.Optimizer]):
-        self.model = model
-        self.optimizers = list(optimizers.values())
-        self.live = model.state_dict()  # detached views that follow the weights as they train
-        self.weights = {k: v.clone() for k, v in self.live.items()}
-        self.layout: list[tuple[int, int, str]] = []  # (optimizer, parameter, key) per tensor
-        self.opt_tensors: list[torch.Tensor] = []
-        self.opt_plain: dict[tuple[int, int], dict[str, Any]] = {}
-        self.take()
-
-    def _opt_state(self) -> tuple[list[tuple[int, int, str]], list[torch.Tensor], dict]:
-        layout, tensors, plain = [], [], {}
-        for o, opt in enumerate(self.optimizers):
-            params = [p for group in opt.param_groups for p in group["params"]]
-            for i, p in enumerate(params):
-                for key, value in opt.state.get(p, {}).items():
-                    if isinstance(value, torch.Tensor):
-                        layout.append((o, i, key))
-                        tensors.append(value)
-                    else:
-                        plain.setdefault((o, i), {})[key] = value
-        return layout, tensors, plain
-
-    @torch.no_grad()
-    def take(self) -> None:
-        layout, tensors, self.opt_plain = self._opt_state()
-        live = [*self.live.values(), *tensors]
-        if layout == self.layout and all(
-            a.shape == b.shape for a, b in zip(self.opt_tensors, tensors)
-        ):
-            torch._foreach_copy_([*self.weights.values(), *self.opt_tensors], live)
-        else:  # the optimizers made their state (after the first step): copy it once
-            torch._foreach_copy_(list(self.weights.values()), list(self.live.values()))
-            self.layout, self.opt_tensors = layout, [t.detach().clone() for t in tensors]
-
-    @torch.no_grad()
-    def restore(self) -> None:
-        self.model.load_state_dict(self.weights)
-        for opt in self.optimizers:
-            opt.state.clear()
-        params = [[p for g in opt.param_groups for p in g["params"]] for opt in self.optimizers]
-        for (o, i), values in self.opt_plain.items():
-            self.optimizers[o].state[params[o][i]].update(values)
-        for (o, i, key), saved in zip(self.layout, self.opt_tensors):
-            self.optimizers[o].state[params[o][i]][key] = saved.clone()
-
-
-def _finite(values: dict[str, float]) -> bool:
-    return all(math.isfinite(v) for v in values.values())
-
-
-def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    if not rows:
-        return {}
-    return {k: float(np.mean([r[k] for r in rows if k in r])) for k in rows[0]}
-
-
-def _split_terms(out: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A step's output as (loss terms, metrics)."""
-    metrics = out.get(METRICS) or {}
-    return {k: v for k, v in out.items() if k != METRICS}, metrics
-
-
-def _floats(values: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()
-    }
-
-
-def batch_tensors(
-    data: Any, fields: Iterable[str], device: torch.device, what: str = "model"
-) -> dict[str, torch.Tensor]:
-    """The per-sample arrays a model's batches need, as tensors on ``device``."""
-    arrays = data.arrays()
-    out = {}
-    for name in fields:
-        if name not in arrays:
-            if name == "y":
-                raise ParamsError(
-                    f"Model '{what}' is conditional and needs a label for every sample, but "
-                    f"dataset '{data.name}' has no labels; use labelled data (e.g. digits, or "
-                    "class sub-folders)."
-                )
-            raise ParamsError(
-                f"Model '{what}' needs the batch field '{name}', which dataset '{data.name}' "
-                f"does not provide (it has {', '.join(arrays)})."
-            )
-        dtype = BATCH_DTYPES.get(name)
-        out[name] = torch.as_tensor(np.asarray(arrays[name]), dtype=dtype, device=device)
-    return out
-
-
-@torch.no_grad()
-def evaluate_batches(
-    model: Model, tensors: dict[str, torch.Tensor], batch_size: int = 1024
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean loss terms and metrics over ``tensors`` in eval mode (no noise, no gradients)."""
-    n = len(tensors["x"])
-    if n == 0:
-        return {}, {}
-    was_training = model.training
-    model.eval()
-    sums: dict[str, float] = {}
-    metric_sums: dict[str, float] = {}
-    for i in range(0, n, batch_size):
-        batch = {k: v[i : i + batch_size] for k, v in tensors.items()}
-        size = len(batch["x"])
-        terms, metrics = _split_terms(model.validation_step(batch))
-        for k, v in _floats(terms).items():
-            sums[k] = sums.get(k, 0.0) + v * size
-        for k, v in _floats(metrics).items():
-            metric_sums[k] = metric_sums.get(k, 0.0) + v * size
-    model.train(was_training)
-    return {k: v / n for k, v in sums.items()}, {k: v / n for k, v in metric_sums.items()}
-
-
-def evaluate(
-    model: Model, x: torch.Tensor, batch_size: int = 1024, y: torch.Tensor | None = None
-) -> dict[str, float]:
-    """Mean loss terms over ``x`` in eval mode; ``y``: labels, for models that need them."""
-    tensors = {"x": x} if y is None else {"x": x, "y": y}
-    return evaluate_batches(model, tensors, batch_size)[0]
 
 
 class Trainer:
@@ -383,7 +178,7 @@ class Trainer:
             self.run_dir = str(runs_mod.runs_root(self.runs_dir) / self.run_id)
         if self.save and self.strategy.is_main:
             self.callbacks.insert(0, cb.SaveRun())
-        self.snapshot = _Snapshot(model, optimizers)
+        self.snapshot = Snapshot(model, optimizers)
         self._start = Start(
             self.run_id,
             spec.id,
