@@ -341,3 +341,11 @@ def test_the_anomaly_panel_scores_and_measures_against_labels(lab):
     assert {row[2] for row in hist["data"]} == {"below the threshold", "flagged"}
     with pytest.raises(AppError, match="whole numbers separated by commas"):
         c.predict("auto", "contamination", 0.05, "three", "held-out part", api_name="/anomaly")
+
+
+def test_the_encode_panel_shows_the_codes(lab):
+    c = client(lab)
+    train(c, "autoencoder", {"code_size": 3, "layers": 1, "nodes": 32}, epochs=1)
+    table, caption = c.predict("held-out part", api_name="/encode")
+    assert table["headers"] == ["z0", "z1", "z2", "label"] and len(table["data"]) == 20
+    assert "359 samples → 3 numbers each" in caption

@@ -141,6 +141,7 @@ SPEC = ApplicationSpec(
     run=encode,
     needs=frozenset({"encode"}),
     cli=add_command,
+    panel="aelab.ui.panels.encode:build",
     help=HELP,
 )
 

@@ -50,6 +50,12 @@ class LabSession:
             raise AelabError("There is no trained model yet: press Train, or open a saved run.")
         return self.model
 
+    def require_data(self) -> Dataset:
+        """The session's data, or a user-facing error saying what to do first."""
+        if self.data is None:
+            raise AelabError("There is no data yet: press Train, or open a saved run.")
+        return self.data
+
     def test_set(self) -> Dataset:
         """The held-out part of the data (the whole data when nothing was held out)."""
         if self.data is None:
