@@ -41,3 +41,14 @@ def test_flat_data_and_refusals(tmp_path, capsys):
     gan = Trainer(get_model("gan"), {}, roll, {"epochs": 1}).fit()
     assert main(["encode", gan.run_id]) == 1
     assert "needs a model that can encode" in capsys.readouterr().err
+
+
+def test_force_never_replaces_a_folder_with_a_file(tmp_path, capsys):
+    roll = load_data("swissroll")
+    done = Trainer(get_model("autoencoder"), {"code_size": 2}, roll, {"epochs": 1}).fit()
+    keep = tmp_path / "codes.csv"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("keep me")
+    assert main(["encode", done.run_id, "--out", str(keep), "--force"]) == 1
+    assert "is a folder, but this writes a file" in capsys.readouterr().err
+    assert (keep / "precious.txt").read_text() == "keep me"

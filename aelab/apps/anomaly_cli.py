@@ -6,19 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..applications import ApplicationError
-
-
-def check_out(out: Path, force: bool) -> None:
-    """Refuse an --out that exists (unless forced) or is a folder, before any work is done."""
-    if out.is_dir():
-        raise ApplicationError(f"{out} is a folder; name a .csv file to write the scores to.")
-    if out.exists() and not force:
-        raise ApplicationError(f"{out} exists; pass --force to replace it, or name another path.")
+from .output import atomic_output, check_out
 
 
 def write_csv(result: Any, labels: Any, out: Path, force: bool = False) -> Path:
@@ -26,36 +18,18 @@ def write_csv(result: Any, labels: Any, out: Path, force: bool = False) -> Path:
     to a temporary file beside ``out`` and renamed into place; an existing file is replaced only
     with ``force``."""
     out = Path(out)
-    check_out(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise ApplicationError(f"{out} is a folder; name a .csv file to write the scores to.")
     header = "index,score,flagged" + (",label" if labels is not None else "")
     rows = [header]
     for i, (score, flag) in enumerate(zip(result.scores.tolist(), result.flagged.tolist())):
         row = f"{i},{score:.10g},{int(flag)}"
         rows.append(row if labels is None else f"{row},{int(labels[i])}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+    with atomic_output(out, force) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write("\n".join(rows) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        if force:
-            os.replace(tmp, out)
-        else:
-            try:
-                os.link(tmp, out)  # fails if the file appeared meanwhile: nothing is overwritten
-            except FileExistsError:
-                raise ApplicationError(
-                    f"{out} exists; pass --force to replace it, or name another path."
-                ) from None
-            except OSError:  # a filesystem without hard links
-                if out.exists():
-                    raise ApplicationError(
-                        f"{out} exists; pass --force to replace it, or name another path."
-                    ) from None
-                os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return out
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from pydantic import Field
 
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
+from .output import atomic_output
 
 HELP = """\
 **How it works.** The encoder maps every sample to its code: a few numbers in place of many
@@ -75,12 +74,7 @@ def write(result: Codes, out: Path, labels: bool = False, force: bool = False) -
     out = Path(out)
     if out.suffix.lower() not in (".npy", ".csv"):
         raise ApplicationError(f"Write codes to a .npy or .csv file, not {out.name}.")
-    if out.exists() and not force:
-        raise ApplicationError(f"{out} exists; pass --force to replace it, or name another path.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_output(out, force) as tmp:
         if out.suffix.lower() == ".npy":
             np.save(tmp, result.codes)
         else:
@@ -90,9 +84,6 @@ def write(result: Codes, out: Path, labels: bool = False, force: bool = False) -
                 table = np.column_stack([table, result.labels])
                 header += ",label"
             np.savetxt(tmp, table, delimiter=",", fmt="%.7g", header=header, comments="")
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return out
 
 

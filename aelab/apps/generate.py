@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ from pydantic import Field
 
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
+from .output import atomic_output, check_out
 
 HELP = """\
 **How it works.** A model that has a prior — a VAE or an adversarial autoencoder (codes pushed
@@ -102,8 +100,7 @@ def generate(model: Any, params: GenerateParams) -> Generated:
 def write(samples: np.ndarray, out: Path, force: bool = False) -> list[Path]:
     """Write samples as a folder of PNGs (images), or one .npy / .npz / .csv file, atomically."""
     out = Path(out)
-    if out.exists() and not force:
-        raise ApplicationError(f"{out} exists; pass --force to replace it, or name another path.")
+    check_out(out, force)
     suffix = out.suffix.lower()
     if suffix not in ("", ".npy", ".npz", ".csv"):
         raise ApplicationError(
@@ -113,9 +110,7 @@ def write(samples: np.ndarray, out: Path, force: bool = False) -> list[Path]:
         raise ApplicationError(
             "These samples are flat vectors, not images: write them to a .npy, .npz or .csv file."
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_output(out, force, folder=suffix == "") as tmp:
         if suffix == "":
             from PIL import Image
 
@@ -125,20 +120,14 @@ def write(samples: np.ndarray, out: Path, force: bool = False) -> list[Path]:
                 Image.fromarray(img[:, :, 0] if mode == "L" else img, mode).save(
                     tmp / f"{i:05d}.png"
                 )
-            staged = tmp
+        elif suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, samples)
+        elif suffix == ".npz":
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, x=samples)
         else:
-            staged = tmp / out.name
-            if suffix == ".npy":
-                np.save(staged, samples)
-            elif suffix == ".npz":
-                np.savez_compressed(staged, x=samples)
-            else:
-                np.savetxt(staged, samples.reshape(len(samples), -1), delimiter=",", fmt="%.6g")
-        if out.exists():  # --force: the new one is complete before the old one goes
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(staged, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            np.savetxt(tmp, samples.reshape(len(samples), -1), delimiter=",", fmt="%.6g")
     return sorted(out.iterdir()) if out.is_dir() else [out]
 
 

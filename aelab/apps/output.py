@@ -1,0 +1,64 @@
+"""Files the applications write (scores, codes, samples): complete or absent, never overwritten
+unless asked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..applications import ApplicationError
+
+
+def _exists(out: Path) -> ApplicationError:
+    return ApplicationError(f"{out} exists; pass --force to replace it, or name another path.")
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Refuse an output that exists (unless forced), before any work is done."""
+    if out.exists() and not force:
+        raise _exists(out)
+
+
+@contextmanager
+def atomic_output(out: Path, force: bool = False, folder: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``out`` (a file, or a folder with ``folder``) to write into; when
+    the block ends without error it takes ``out``'s place, and is removed otherwise. Without
+    ``force`` an ``out`` that appeared meanwhile is never replaced."""
+    out = Path(out)
+    check_out(out, force)
+    if out.exists() and out.is_dir() != folder:  # --force replaces like with like, only
+        have, want = ("a folder", "a file") if out.is_dir() else ("a file", "a folder")
+        raise ApplicationError(f"{out} is {have}, but this writes {want}; name another path.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if folder:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", suffix=out.suffix, dir=out.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        if folder or force:
+            if out.exists() and force:  # the new one is complete before the old one goes
+                shutil.rmtree(out) if out.is_dir() else out.unlink()
+            elif out.exists():
+                raise _exists(out)
+            os.replace(tmp, out)
+        else:
+            try:
+                os.link(tmp, out)  # fails if the file appeared meanwhile: nothing is overwritten
+            except FileExistsError:
+                raise _exists(out) from None
+            except OSError:  # a filesystem without hard links
+                if out.exists():
+                    raise _exists(out) from None
+                os.replace(tmp, out)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
