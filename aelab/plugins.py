@@ -25,6 +25,7 @@ DEFAULT_PLUGINS = (
     "aelab.apps.generate",
     "aelab.apps.encode",
     "aelab.apps.anomaly",
+    "aelab.apps.denoise",
 )
 # The distribution whose entry points are the built-in models (``aelab_plugins.*``): they keep
 # their ids and plugin names whatever else is installed.

@@ -349,3 +349,13 @@ def test_the_encode_panel_shows_the_codes(lab):
     table, caption = c.predict("held-out part", api_name="/encode")
     assert table["headers"] == ["z0", "z1", "z2", "label"] and len(table["data"]) == 20
     assert "359 samples → 3 numbers each" in caption
+
+
+def test_the_denoise_panel_compares_noisy_blur_and_denoised(lab):
+    c = client(lab)
+    train(c, "denoising", {"code_size": 16, "layers": 1, "nodes": 64, "noise": 0.3}, epochs=5)
+    img, table, caption = c.predict("gaussian", 0.3, 0.3, 0, api_name="/denoise")
+    assert Path(img).is_file() and "PSNR" in caption and "SSIM" in caption
+    assert "8 held-out samples" in caption
+    with pytest.raises(AppError, match="'seed' must be greater than or equal to 0"):
+        c.predict("mask", 0.3, 0.3, -1, api_name="/denoise")
