@@ -28,3 +28,26 @@ def fresh_plugins():
     yield plugins
     plugins.set_plugins_dir(None)
     plugins.reset()
+
+
+@pytest.fixture
+def run_consumer():
+    """Run examples/consumer.py with aelab and torch unimportable; returns its last JSON line."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "consumer.py"
+    blocker = "import sys, runpy\nsys.modules['aelab'] = None\nsys.modules['torch'] = None\n"
+
+    def run(*args: str, cwd: Path) -> dict:
+        argv = f"sys.argv = {['consumer.py', *map(str, args)]!r}\n"
+        code = blocker + argv + f"runpy.run_path({str(script)!r}, run_name='__main__')"
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    return run

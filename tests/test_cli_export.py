@@ -210,26 +210,11 @@ def test_infer_on_a_missing_export(capsys, tmp_path):
     assert code == 1 and "No export at" in _one_line_error(err)
 
 
-def test_consumer_example_runs_without_aelab_or_torch(trained, tmp_path):
+def test_consumer_example_runs_without_aelab_or_torch(trained, tmp_path, run_consumer):
     folder = trained[2]
     raw = np.random.default_rng(2).integers(0, 17, (5, 1, 8, 8)).astype(np.float64)
     np.save(tmp_path / "raw.npy", raw)
-    blocker = "import sys, runpy\nsys.modules['aelab'] = None\nsys.modules['torch'] = None\n"
-    run = f"sys.argv = ['consumer.py', {str(folder)!r}, {str(tmp_path / 'raw.npy')!r}]\n"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            blocker + run + f"runpy.run_path({str(ROOT / 'examples/consumer.py')!r}, "
-            "run_name='__main__')",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_consumer(folder, tmp_path / "raw.npy", cwd=tmp_path)
     assert result["graph"] == "autoencoder" and result["outputs"] == {
         "reconstruction": [5, 1, 8, 8]
     }

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import types
 from pathlib import Path
 
@@ -153,7 +151,7 @@ def test_a_plugin_names_its_graphs_freely_and_every_verb_finds_them(fresh_plugin
 
 
 def test_infer_consumer_and_the_quick_check_pick_the_autoencoder_by_role(
-    fresh_plugins, tmp_path, capsys
+    fresh_plugins, tmp_path, capsys, run_consumer
 ):
     model, folder = _trained_export(fresh_plugins, tmp_path)
     m = runtime.load(folder, provider="cpu")
@@ -179,22 +177,7 @@ def test_infer_consumer_and_the_quick_check_pick_the_autoencoder_by_role(
     assert code == 0 and "to_code ->" in capsys.readouterr().err
     np.testing.assert_allclose(np.load(tmp_path / "z.npz")["mean"], m.encode(x), atol=1e-6)
 
-    blocker = "import sys, runpy\nsys.modules['aelab'] = None\nsys.modules['torch'] = None\n"
-    run = f"sys.argv = ['consumer.py', {str(folder)!r}]\n"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            blocker + run + f"runpy.run_path({str(ROOT / 'examples/consumer.py')!r}, "
-            "run_name='__main__')",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_consumer(folder, cwd=tmp_path)
     assert result["graph"] == "whole" and "reconstruction_mse" in result
 
     session = types.SimpleNamespace(export_folder=str(folder), model=model)
