@@ -51,3 +51,16 @@ def run_consumer():
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
     return run
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """The lab served by launch.py, with its own runs and exports folders, shared by every test
+    that drives its endpoints (each test opens its own sessions with ``labapi.client``)."""
+    from aelab.ui.devserver import LabServer
+
+    root = tmp_path_factory.mktemp("lab_api")
+    env = {"AELAB_RUNS_DIR": str(root / "runs"), "AELAB_EXPORTS_DIR": str(root / "exports")}
+    with LabServer(env, log=root / "server.log") as server:
+        server.root = root
+        yield server

@@ -12,44 +12,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+from labapi import SMALL, client, train, wait_for  # noqa: E402
 
 from aelab.plugins import get_model, get_models  # noqa: E402
 from aelab.runs import load_run  # noqa: E402
 from aelab.ui.devserver import LabServer  # noqa: E402
-
-SMALL = {"code_size": 2, "layers": 1, "nodes": 32}
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """The lab served by launch.py, with its own runs and exports folders."""
-    root = tmp_path_factory.mktemp("lab_api")
-    env = {"AELAB_RUNS_DIR": str(root / "runs"), "AELAB_EXPORTS_DIR": str(root / "exports")}
-    with LabServer(env, log=root / "server.log") as server:
-        server.root = root
-        yield server
-
-
-def client(lab) -> Client:
-    """A new client: its own gradio session, like a new browser tab."""
-    return Client(lab.url, verbose=False)
-
-
-def train(c: Client, model: str = "autoencoder", params: dict | None = None, **config):
-    """Call /train and return its final outputs."""
-    cfg = {"epochs": 2, "seed": 0, **config}
-    return c.predict(model, "digits", None, params or SMALL, cfg, api_name="/train")
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_every_action_is_a_named_endpoint(lab):
