@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "aelab"
 DEFAULT_PLUGINS = (
     "aelab.builtin_datasets",
     "aelab.apps.generate",
+    "aelab.apps.traverse",
     "aelab.apps.encode",
     "aelab.apps.anomaly",
     "aelab.apps.denoise",

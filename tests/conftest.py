@@ -9,6 +9,17 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_dirs(tmp_path_factory):
+    """Runs and exports of module- and session-scoped fixtures (set up before any test's own
+    folders) go to a temporary folder too, never into the checkout's runs/."""
+    root = tmp_path_factory.mktemp("session")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AELAB_RUNS_DIR", str(root / "runs"))
+        mp.setenv("AELAB_EXPORTS_DIR", str(root / "exports"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path, monkeypatch):
     """Keep runs/ and exports/ of each test inside tmp_path, and start with no stray settings."""

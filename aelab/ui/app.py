@@ -221,8 +221,11 @@ def build_app() -> gr.Blocks:
                                 "Open run", variant="primary", scale=1, elem_id="open-run"
                             )
                         runs_df = gr.Dataframe(label="Saved runs, newest first", interactive=False)
-                    # -- 6. applications: one tab each, built from the registry --------------------
-                    panels = apps.build_tabs(session)
+
+        # -- 6. applications: one tab each, built from the registry, across the whole page -------
+        gr.Markdown(apps.SECTION_INTRO, elem_id="use-intro")
+        with gr.Tabs(elem_id="apps"):
+            panels = apps.build_tabs(session)
 
         # -- event wiring ---------------------------------------------------------------------
         columns = [column for column, _ in per_model.values()]

@@ -22,6 +22,11 @@ from .session import LabSession
 
 log = logging.getLogger("aelab.ui")
 NO_MODEL = "Train a model or open a saved run first."
+SECTION_INTRO = (
+    "## 6 · Use the model\n"
+    "What an autoencoder is for, applied to the model trained or opened above. A tab whose model "
+    "cannot serve it says why and keeps its button disabled."
+)
 
 
 @dataclass
@@ -44,7 +49,7 @@ def build_tabs(session: gr.State) -> list[tuple[Any, PanelParts]]:
     for spec in get_applications().values():
         if not spec.panel:
             continue
-        with gr.Tab(f"Use · {spec.name}", elem_id=f"tab-app-{spec.id}"):
+        with gr.Tab(spec.name, elem_id=f"tab-app-{spec.id}"):
             gr.Markdown(f"{spec.description}")
             if spec.help:
                 with gr.Accordion("How it works and how to read it", open=False):
