@@ -52,3 +52,45 @@ def test_force_never_replaces_a_folder_with_a_file(tmp_path, capsys):
     assert main(["encode", done.run_id, "--out", str(keep), "--force"]) == 1
     assert "is a folder, but this writes a file" in capsys.readouterr().err
     assert (keep / "precious.txt").read_text() == "keep me"
+
+
+def test_a_sweep_retrains_per_code_size_and_sets_pca_beside_it(tmp_path, capsys):
+    from aelab.apps.encode import SweepParams, sweep
+
+    digits = load_data("digits")
+    config = {"epochs": 2, "seed": 0}
+    done = Trainer(get_model("autoencoder"), {"code_size": 3}, digits, config).fit()
+    out = tmp_path / "sweep.csv"
+    assert main(["encode", done.run_id, "--sweep", "8,2", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = summary["rows"]
+    assert [r["code_size"] for r in rows] == [2, 8] and summary["n_val"] == 359
+    assert rows[1]["pca_mse"] < rows[0]["pca_mse"]  # more components, less error
+    # Each row is the model trained alone at that size with the run's settings.
+    alone = Trainer(get_model("autoencoder"), {"code_size": 8}, digits, config, save=False).fit()
+    val = digits.split(0.2, 0)[1]
+    assert rows[1]["model_mse"] == round(ins.mse(ins.reconstruct(alone.model, val.x), val.x), 6)
+    assert out.read_text().splitlines()[0] == "code_size,model_mse,pca_mse,pca_explained,status"
+    # The run's own settings are kept: a sweep result equals the in-process call.
+    run = load_run(done.run_id)
+    again = sweep(run.spec, run.params, run.config, digits, SweepParams(sizes=[2]))
+    assert again.rows[0] == rows[0]
+
+
+def test_a_sweep_refuses_what_it_cannot_measure(capsys):
+    roll = load_data("swissroll")
+    done = Trainer(get_model("autoencoder"), {"code_size": 2}, roll, {"epochs": 1}).fit()
+    assert main(["encode", done.run_id, "--sweep", "two"]) == 1
+    assert "whole numbers separated by commas" in capsys.readouterr().err
+    assert main(["encode", done.run_id, "--sweep", "2,5000"]) == 1
+    assert "Code size 5000 cannot be swept" in capsys.readouterr().err
+    assert main(["encode", done.run_id, "--sweep", "2", "--out", "s.npy"]) == 1
+    assert "a .csv file" in capsys.readouterr().err
+    assert main(["encode", done.run_id, "--sweep", "1,3"]) == 1
+    assert (
+        "Code size 3 cannot be swept: A code of 3 units is not smaller" in capsys.readouterr().err
+    )
+    config = {"epochs": 1, "val_fraction": 0}
+    whole = Trainer(get_model("autoencoder"), {"code_size": 2}, roll, config).fit()
+    assert main(["encode", whole.run_id, "--sweep", "2"]) == 1
+    assert "validation fraction above 0" in capsys.readouterr().err

@@ -328,3 +328,14 @@ def test_the_denoise_panel_compares_noisy_blur_and_denoised(lab):
     assert "8 held-out samples" in caption
     with pytest.raises(AppError, match="'seed' must be greater than or equal to 0"):
         c.predict("mask", 0.3, 0.3, -1, api_name="/denoise")
+
+
+def test_the_encode_panel_sweeps_code_sizes_against_pca(lab):
+    c = client(lab)
+    train(c, "autoencoder", {"code_size": 3, "layers": 1, "nodes": 32}, epochs=1)
+    plot, caption = c.predict("2, 4", 1, api_name="/encode_sweep")
+    series = {(row[0], row[2]) for row in plot["data"]}
+    assert series == {(2, "model"), (2, "PCA"), (4, "model"), (4, "PCA")}
+    assert "against PCA" in caption and "--sweep 2,4 --epochs 1" in caption
+    with pytest.raises(AppError, match="whole numbers separated by commas"):
+        c.predict("2, x", 1, api_name="/encode_sweep")
