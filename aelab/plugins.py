@@ -27,6 +27,7 @@ DEFAULT_PLUGINS = (
     "aelab.apps.encode",
     "aelab.apps.anomaly",
     "aelab.apps.denoise",
+    "aelab.apps.search",
     "aelab.apps.compress",
 )
 # The distribution whose entry points are the built-in models (``aelab_plugins.*``): they keep
