@@ -27,6 +27,7 @@ DEFAULT_PLUGINS = (
     "aelab.apps.encode",
     "aelab.apps.anomaly",
     "aelab.apps.denoise",
+    "aelab.apps.inpaint",
     "aelab.apps.search",
     "aelab.apps.compress",
 )
