@@ -67,7 +67,8 @@ def set_number(page, elem_id: str, value: str) -> None:
 
 
 def set_epochs(page, n: int) -> None:
-    page.get_by_text("Training settings").click()
+    if not page.locator("#train-epochs input[type=number]").first.is_visible():
+        page.get_by_text("Training settings").click()  # the accordion opens; it stays open
     set_number(page, "train-epochs", str(n))
     expect(page.locator("#architecture")).to_contain_text(f"{n} epoch(s)")
 
@@ -153,3 +154,37 @@ def test_a_bad_value_shows_a_message_not_a_traceback(page):
     nodes.fill("64")
     nodes.blur()
     expect(page.locator("#architecture")).to_contain_text("parameters")
+
+
+def test_a_new_model_clears_the_last_runs_results_and_buttons_say_why(page):
+    gan = get_model("gan")
+    choose(page, "model", gan.name)
+    set_epochs(page, 1)
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_contain_text("Finished")
+    # A GAN samples but has no encoder: its views say so and keep their buttons disabled.
+    page.get_by_role("tab", name="3 · Latent space").click()
+    expect(page.locator("#map")).to_be_disabled()
+    expect(page.locator("#interpolate")).to_be_disabled()
+    expect(page.locator("#latent-note")).to_contain_text("a model with an encoder")
+    page.locator("#samples").click()
+    samples = page.locator("#tab-latent img").first
+    expect(samples).to_be_visible()
+    # Switching to the autoencoder lets go of the GAN's run: its samples and curves go, and
+    # buttons that need a model wait for one, saying why.
+    choose(page, "model", get_model("autoencoder").name)
+    expect(page.locator("#status")).to_contain_text("Press Train to start")
+    expect(page.locator("#tab-latent img")).to_have_count(0)
+    expect(page.locator("#run-id textarea, #run-id input").first).to_have_value("")
+    expect(page.locator("#samples")).to_be_disabled()
+    expect(page.locator("#latent-note")).to_contain_text("Train a model or open a saved run")
+    # The autoencoder, once trained, cannot sample: that button stays disabled with the reason.
+    set_epochs(page, 1)
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_contain_text("Finished")
+    expect(page.locator("#map")).to_be_enabled()
+    expect(page.locator("#samples")).to_be_disabled()
+    expect(page.locator("#latent-note")).to_contain_text("a prior to sample from")
+    page.get_by_role("tab", name="Generation").click()
+    expect(page.locator("#generate")).to_be_disabled()
+    expect(page.locator("#tab-app-sample")).to_contain_text("needs a model that can sample")

@@ -136,6 +136,7 @@ def build_app() -> gr.Blocks:
                     # -- 3. latent space --------------------------------------------------------------
                     with gr.Tab("3 · Latent space", elem_id="tab-latent"):
                         gr.Markdown(LATENT_HELP)
+                        latent_note = gr.Markdown(elem_id="latent-note")
                         with gr.Row():
                             method = gr.Radio(
                                 [("PCA (direct for 2 units)", "auto"), ("t-SNE", "tsne")],
@@ -188,6 +189,7 @@ def build_app() -> gr.Blocks:
                             "manifest. The files run anywhere with `aelab.runtime` (numpy + onnxruntime)."
                         )
                         export_btn = gr.Button("Export ONNX", variant="primary", elem_id="export")
+                        export_note = gr.Markdown(elem_id="export-note")
                         export_md = gr.Markdown(elem_id="export-report")
                         export_files = gr.File(
                             label="Exported files (zip of everything, then each file)",
@@ -224,8 +226,10 @@ def build_app() -> gr.Blocks:
 
         # -- 6. applications: one tab each, built from the registry, across the whole page -------
         gr.Markdown(apps.SECTION_INTRO, elem_id="use-intro")
+        n_fns = len(demo.fns)
         with gr.Tabs(elem_id="apps"):
             panels = apps.build_tabs(session)
+        panel_fns = list(demo.fns.values())[n_fns:]
 
         # -- event wiring ---------------------------------------------------------------------
         columns = [column for column, _ in per_model.values()]
@@ -305,10 +309,24 @@ def build_app() -> gr.Blocks:
         for button in (train_btn, continue_btn):
             button.click(lambda: "", None, [stop_note], api_visibility="private", queue=False)
         # Application buttons follow the tab's model: enabled when it can serve them.
-        app_outputs = apps.outputs(panels)
+        view_groups = [
+            (
+                [
+                    ("Map the codes", map_btn),
+                    ("Interpolate", interp_btn),
+                    ("Draw samples", sample_btn),
+                    ("Compare with PCA", pca_btn),
+                ],
+                latent_note,
+            ),
+            ([("Export ONNX", export_btn), ("Run with onnxruntime", check_btn)], export_note),
+        ]
+        app_outputs = apps.outputs(panels) + [
+            c for buttons, note in view_groups for c in [*(b for _, b in buttons), note]
+        ]
 
         def app_availability(state: LabSession) -> list[Any]:
-            return apps.availability(state, panels)
+            return apps.availability(state, panels) + apps.view_availability(state, view_groups)
 
         for event in (train_event, continue_event):
             event.then(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
@@ -342,13 +360,34 @@ def build_app() -> gr.Blocks:
             [session, run_box],
             [export_md, export_files],
             api_name="export",
-        )
+        ).then(app_availability, [session], app_outputs, api_visibility="private")
         check_btn.click(
             guarded(exporting.quick_check),
             [session, check_upload],
             [check_img, check_md],
             api_name="check",
         )
+
+        # Outputs that belong to one run (views, exports, application results): cleared when
+        # the tab moves to another run or model, so no two runs' results share the page.
+        views_api = {"latent", "interpolate", "samples", "compare_pca", "export", "check"}
+        stale = _unique(
+            c
+            for fn in [*panel_fns, *(f for f in demo.fns.values() if f.api_name in views_api)]
+            for c in fn.outputs
+        )
+
+        def clear_stale() -> list[None]:
+            return [None] * len(stale)
+
+        for button in (train_btn, continue_btn):
+            button.click(clear_stale, None, stale, api_visibility="private", queue=False)
+        model_dd.input(
+            _forget_run(len(stale)),
+            [session],
+            [status, loss_plot, metrics_plot, grid, result_json, run_box, *stale],
+            api_visibility="private",
+        ).then(app_availability, [session], app_outputs, api_visibility="private")
 
         refresh_btn.click(guarded(_runs_lists), None, [run_dd, runs_df], api_name="runs")
         demo.load(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
@@ -375,8 +414,32 @@ def build_app() -> gr.Blocks:
         ).then(training.metrics_view, [session], [metrics_plot], api_visibility="private").then(
             app_availability, [session], app_outputs, api_visibility="private"
         )
+        open_btn.click(clear_stale, None, stale, api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=4)
     return demo
+
+
+def _unique(components: Any) -> list[Any]:
+    """Components in order of first appearance, each once."""
+    seen: dict[int, Any] = {}
+    for c in components:
+        seen.setdefault(c._id, c)
+    return list(seen.values())
+
+
+def _forget_run(n_stale: int) -> Any:
+    def forget_run(session: LabSession) -> list[Any]:
+        """Another model was chosen: the tab lets go of its run and clears that run's results
+        (unless it is training: the training stream owns those outputs until it ends)."""
+        if session.training:
+            return [gr.skip()] * (6 + n_stale)
+        session.model, session.run_id, session.run_dir = None, None, None
+        session.history, session.metric_rows, session.export_folder = [], [], None
+        status = "Press **Train** to start, or open a saved run in the Runs tab."
+        hidden = gr.LinePlot(value=None, visible=False)
+        return [status, None, hidden, None, None, "", *[None] * n_stale]
+
+    return forget_run
 
 
 def _setter(name: str) -> Any:

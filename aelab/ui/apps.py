@@ -84,6 +84,60 @@ def outputs(panels: list[tuple[Any, PanelParts]]) -> list[Any]:
     return out
 
 
+# The lab's own view buttons and what they need from the tab's model (by capability, like an
+# application's ``needs``); "run" means a saved run, "export" an export made in this tab.
+VIEW_NEEDS = {
+    "Map the codes": {"encode"},
+    "Interpolate": {"encode", "decode"},
+    "Draw samples": {"sample"},
+    "Compare with PCA": {"reconstruct"},
+    "Export ONNX": {"run"},
+    "Run with onnxruntime": {"export"},
+}
+WHY = {
+    "encode": "a model with an encoder (a GAN has none)",
+    "decode": "a model with a decoder",
+    "sample": "a model with a prior to sample from (a VAE, AAE or GAN)",
+    "reconstruct": "a model that reconstructs its input",
+    "run": "a saved run: train or open one",
+    "export": "an export of this run: press Export ONNX first",
+}
+
+
+def view_reasons(session: LabSession, labels: list[str]) -> dict[str, str | None]:
+    """For each view button, None when the tab can use it, else what it needs."""
+    model = session.model
+    caps = set(getattr(model, "capabilities", ())) if model is not None else set()
+    if session.run_id:
+        caps.add("run")
+    if session.export_folder:
+        caps.add("export")
+    out: dict[str, str | None] = {}
+    for label in labels:
+        missing = sorted(VIEW_NEEDS[label] - caps)
+        if model is None and missing and missing != ["export"]:
+            out[label] = NO_MODEL
+        else:
+            out[label] = " and ".join(WHY[m] for m in missing) or None
+    return out
+
+
+def view_availability(
+    session: LabSession, groups: list[tuple[list[tuple[str, Any]], Any]]
+) -> list[Any]:
+    """Updates for the view buttons of each group (a tab) and that group's note saying why
+    some are disabled."""
+    updates: list[Any] = []
+    for buttons, _note in groups:
+        reasons = view_reasons(session, [label for label, _ in buttons])
+        updates.extend(gr.Button(interactive=reasons[label] is None) for label, _ in buttons)
+        lines = sorted({f"*{label}* needs {why}." for label, why in reasons.items() if why})
+        if any(why == NO_MODEL for why in reasons.values()):
+            lines = [f"*{NO_MODEL}*"]
+        updates.append(gr.Markdown(value=" ".join(lines)))
+    return updates
+
+
 def serving(session: LabSession, spec: Any) -> Any:
     """The tab's model when it can serve ``spec``; otherwise a user-facing error saying why."""
     from ..applications import ApplicationError

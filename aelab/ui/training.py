@@ -235,7 +235,7 @@ def train_stream(
     session.stop, session.training = stop, True
     session.spec, session.params, session.config, session.data = spec, trainer.params, config, data
     session.model, session.run_id = trainer.model, trainer.run_id
-    session.metric_rows = metric_history_rows(history)
+    session.metric_rows, session.export_folder = metric_history_rows(history), None
     try:
         for event in trainer.events():
             if live.frame is not None:
@@ -322,6 +322,7 @@ def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
     session.model, session.run_id, session.run_dir = run.model, run.run_id, str(run.path)
     session.history, session.data = list(run.history), data
     session.metric_rows = metric_history_rows(run.history)
+    session.export_folder = None  # an export made earlier belongs to another run
     values = {k: widgets.display(v) for k, v in run.params.model_dump().items()}
     grid = progress_grid(run.model, preview_batch(data, run.config)) if data is not None else None
     note = (
