@@ -94,3 +94,17 @@ def test_a_sweep_refuses_what_it_cannot_measure(capsys):
     whole = Trainer(get_model("autoencoder"), {"code_size": 2}, roll, config).fit()
     assert main(["encode", whole.run_id, "--sweep", "2"]) == 1
     assert "validation fraction above 0" in capsys.readouterr().err
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    from aelab.apps.output import atomic_output
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "out.csv") as tmp:
+            tmp.write_text("x\n")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644

@@ -13,6 +13,20 @@ from pathlib import Path
 from ..applications import ApplicationError
 
 
+def _umask() -> int:
+    """The process's umask; read from /proc where it can be, since setting it to read it back
+    would briefly change it for every thread."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _exists(out: Path) -> ApplicationError:
     return ApplicationError(f"{out} exists; pass --force to replace it, or name another path.")
 
@@ -40,6 +54,7 @@ def atomic_output(out: Path, force: bool = False, folder: bool = False) -> Itera
         fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", suffix=out.suffix, dir=out.parent)
         os.close(fd)
         tmp = Path(name)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
     try:
         yield tmp
         if folder or force:
