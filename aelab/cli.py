@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import textwrap
 from typing import Any
 
 from . import __version__
@@ -13,7 +15,8 @@ from .errors import AelabError
 
 
 def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, default=str))
+    """One JSON value on one line, so that output pipes into jq and JSON-lines tools."""
+    print(json.dumps(obj, default=str))
 
 
 def _fmt_losses(losses: dict[str, float]) -> str:
@@ -28,9 +31,142 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    from .plugins import get_models
+# -- schema tables: a model's -o keys and the training settings, from their pydantic schemas ---
+_TYPE_NAMES = {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}
 
+
+def _number(value: Any) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def _schema_type(prop: dict[str, Any]) -> str:
+    """A property's type in a few words: int, float, str, int or list of int, ..."""
+    if "anyOf" in prop:
+        return " or ".join(dict.fromkeys(_schema_type(b) for b in prop["anyOf"]))
+    kind = prop.get("type")
+    if kind == "array":
+        return f"list of {_schema_type(prop.get('items', {}))}"
+    if kind == "null":
+        return "none"
+    return _TYPE_NAMES.get(kind, kind or "any")
+
+
+def _resolved(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A property with its ``$ref`` (an Enum or nested type, kept in ``$defs``) filled in."""
+    ref = prop.get("$ref") or next((p.get("$ref") for p in prop.get("allOf", []) if p), None)
+    if ref:
+        target = defs.get(ref.rsplit("/", 1)[-1], {})
+        prop = {**target, **{k: v for k, v in prop.items() if k not in ("$ref", "allOf")}}
+    if "anyOf" in prop:
+        prop = {**prop, "anyOf": [_resolved(b, defs) for b in prop["anyOf"]]}
+    return prop
+
+
+def _properties(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    defs = schema.get("$defs", {})
+    return {k: _resolved(p, defs) for k, p in schema.get("properties", {}).items()}
+
+
+def _schema_allowed(prop: dict[str, Any]) -> str:
+    """What values a property takes: an interval for numbers, the choices for a literal."""
+    if "enum" in prop:
+        return ", ".join(map(str, prop["enum"]))
+    if "const" in prop:
+        return f"{prop['const']} only"
+    for part in (prop, *prop.get("anyOf", [])):
+        lo = part.get("minimum", part.get("exclusiveMinimum"))
+        hi = part.get("maximum", part.get("exclusiveMaximum"))
+        if lo is not None or hi is not None:
+            left = "[" if "minimum" in part else "("
+            right = "]" if "maximum" in part else ")"
+            lo_text = _number(lo) if lo is not None else "-inf"
+            hi_text = _number(hi) if hi is not None else "inf"
+            return f"{left}{lo_text}, {hi_text}{right}"
+    return "-"
+
+
+def _schema_default(prop: dict[str, Any]) -> str:
+    if "default" not in prop:
+        return "required"
+    value = prop["default"]
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _text_width() -> int:
+    """Where help text wraps: where argparse wraps it (the terminal's width or $COLUMNS, less 2),
+    at most 100 columns."""
+    return max(40, min(shutil.get_terminal_size().columns, 102) - 2)
+
+
+def _wrap(text: str) -> str:
+    return "\n".join(textwrap.wrap(text, _text_width(), break_on_hyphens=False))
+
+
+def options_table(spec: Any) -> str:
+    """A model's ``-o`` keys, one row each (type, allowed values, default), with the description
+    of each below its row; built from the model's pydantic schema."""
+    props = _properties(spec.schema())
+    rows = [("KEY", "TYPE", "ALLOWED", "DEFAULT")]
+    rows += [(k, _schema_type(p), _schema_allowed(p), _schema_default(p)) for k, p in props.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    width = _text_width()
+    lines = [f"Options of {spec.id} (set each with -o KEY VALUE):"]
+    for i, row in enumerate(rows):
+        cells = [f"{c:<{w}}" for c, w in zip(row, widths)]
+        lines.append(("  " + "  ".join([*cells, row[3]])).rstrip())
+        description = props[row[0]].get("description", "") if i else ""
+        if description:
+            lines += textwrap.wrap(
+                description,
+                width,
+                initial_indent=" " * 6,
+                subsequent_indent=" " * 6,
+                break_on_hyphens=False,
+            )
+    key, prop = next(iter(props.items()), ("KEY", {"default": "VALUE"}))
+    lines.append(f"\nExample: aelab train {spec.id} -o {key} {_schema_default(prop)}")
+    return "\n".join(lines)
+
+
+TRAIN_EPILOG = (
+    "Each model has its own hyperparameters, set with -o KEY VALUE: run `aelab models ID` (or "
+    "`aelab train ID --help`) to list a model's keys with their types, bounds, defaults and "
+    "descriptions; `aelab models` lists the model ids."
+)
+
+
+# What the CLI adds to a training setting's description (the description itself is TrainConfig's).
+_SETTING_NOTES = {"val_fraction": "0 trains on everything."}
+
+
+def _train_settings_help() -> dict[str, str]:
+    """Help for each training setting, from TrainConfig's schema: its description, the values it
+    takes and its default (one source for the CLI, the lab and validation)."""
+    from .params import TrainConfig
+
+    out = {}
+    for key, prop in _properties(TrainConfig.model_json_schema()).items():
+        allowed = _schema_allowed(prop)
+        takes = f"One of {allowed}" if "enum" in prop else f"Range {allowed}"
+        about = [prop.get("description", "").strip(), _SETTING_NOTES.get(key)]
+        text = " ".join([*filter(None, about), f"{takes}; default {_schema_default(prop)}."])
+        out[key] = text.replace("%", "%%")  # argparse %-formats help strings
+    return out
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .plugins import get_model, get_models
+
+    if args.model:
+        spec = get_model(args.model)  # an unknown id: one sentence naming the known ones
+        if args.json:
+            _print_json(spec.to_json())
+            return 0
+        print(f"{spec.id}  {spec.name} [{', '.join(spec.accepts)}]")
+        print(_wrap(spec.description))
+        print()
+        print(options_table(spec))
+        return 0
     models = get_models()
     if args.json:
         _print_json([spec.to_json() for spec in models.values()])
@@ -231,15 +367,28 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
     s = sub.add_parser("plugins", help="list loaded plugins as JSON")
     s.set_defaults(func=cmd_plugins)
 
-    s = sub.add_parser("models", help="list registered models")
-    s.add_argument("--json", action="store_true", help="print a JSON list with each model's schema")
+    s = sub.add_parser("models", help="list registered models, or one model's -o keys")
+    s.add_argument(
+        "model", nargs="?", help="a model id: list its -o keys (type, bounds, default, meaning)"
+    )
+    s.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list with each model's schema (with an id: that model's JSON object)",
+    )
     s.set_defaults(func=cmd_models)
 
     s = sub.add_parser("datasets", help="list built-in datasets and accepted file formats")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_datasets)
 
-    s = sub.add_parser("train", help="train a model")
+    settings = _train_settings_help()
+    s = sub.add_parser(
+        "train",
+        help="train a model",
+        epilog=_wrap(TRAIN_EPILOG),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the options table's rows
+    )
     s.add_argument("model", nargs="?", help="model id (see `aelab models`)")
     s.add_argument(
         "--data", help="built-in dataset name or path to a data file/folder (default digits)"
@@ -250,22 +399,36 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
         nargs=2,
         action="append",
         metavar=("KEY", "VALUE"),
-        help="a model hyperparameter, e.g. -o code_size 16 -o nodes '[256,64]'",
+        help="a model hyperparameter, e.g. -o code_size 16 -o nodes '[256,64]'; "
+        "`aelab models ID` lists a model's keys",
     )
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--batch-size", dest="batch_size", type=int)
-    s.add_argument("--lr", type=float)
-    s.add_argument("--optimizer")
-    s.add_argument("--seed", type=int)
-    s.add_argument("--device", help="auto, cpu, cuda or mps")
+    # No argparse defaults: None means "not given", so a resumed run keeps its own settings.
+    s.add_argument("--epochs", type=int, metavar="N", help=settings["epochs"])
+    s.add_argument(
+        "--batch-size", dest="batch_size", type=int, metavar="N", help=settings["batch_size"]
+    )
+    s.add_argument("--lr", type=float, metavar="RATE", help=settings["lr"])
+    s.add_argument("--optimizer", metavar="NAME", help=settings["optimizer"])
+    s.add_argument("--seed", type=int, metavar="N", help=settings["seed"])
+    s.add_argument("--device", metavar="NAME", help=settings["device"])
     s.add_argument(
         "--val-fraction",
         dest="val_fraction",
         type=float,
-        help="share of the data held out for validation (default 0.2; 0 trains on everything)",
+        metavar="F",
+        help=settings["val_fraction"],
     )
-    s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
-    s.add_argument("--resume", metavar="RUN", help="continue training a saved run")
+    s.add_argument(
+        "--image-size",
+        type=int,
+        metavar="PIXELS",
+        help="resize images from a folder to this size (default: their own size)",
+    )
+    s.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue training a saved run; settings not given keep the run's values",
+    )
     s.add_argument(
         "--keep-labels",
         dest="keep_labels",
@@ -334,8 +497,87 @@ def _command_word(argv: list[str]) -> str | None:
     return None
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one command."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
+def _model_in_train_args(train: argparse.ArgumentParser, args: list[str]) -> str | None:
+    """The model id in the words after ``train`` (the first positional, skipping option values),
+    so that ``aelab train ID --help`` can show that model's -o keys."""
+    from .plugins import get_models
+
+    i = 0
+    while i < len(args):
+        token = args[i]
+        i += 1
+        if token == "--":
+            return args[i] if i < len(args) else None
+        if not token.startswith("-") or token == "-":
+            return token
+        action = train._option_string_actions.get(token)
+        if action is None:  # --opt=value, or a flag this parser does not know
+            continue
+        if action.nargs in ("+", "*"):
+            taken = []
+            while i < len(args) and not args[i].startswith("-"):
+                taken.append(args[i])
+                i += 1
+            # `--keep-labels 3 vae`: the list takes the model id too (cmd_train does the same)
+            if len(taken) > 1 and taken[-1] in get_models():
+                return taken[-1]
+        elif isinstance(action.nargs, int):
+            i += action.nargs
+        elif action.nargs is None:
+            i += 1
+    return None
+
+
+def _show_model_options(parser: argparse.ArgumentParser, argv: list[str], word: str) -> None:
+    """With ``train ID --help``, end the help with the table of that model's -o keys."""
+    from .plugins import get_model
+
+    train = _subparser(parser, "train")
+    model = _model_in_train_args(train, argv[argv.index(word) + 1 :])
+    if model is not None:
+        spec = get_model(model)  # an unknown id: one sentence naming the known ones
+        train.epilog = f"{options_table(spec)}\n\n{_wrap(TRAIN_EPILOG)}"
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush at exit finds no closed
+    pipe (and prints no 'Exception ignored ... BrokenPipeError')."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured): nothing to do
+        pass
+
+
+# 128 + SIGPIPE: what a shell reports for `cat big | head -1` when the reader leaves early.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run one command; errors become one line on stderr and a non-zero exit."""
+    """Entry point: run one command; errors become one line on stderr and a non-zero exit.
+
+    When stdout is a pipe whose reader has gone (``aelab models | head -1``), the command stops
+    quietly with exit status 141, as a program killed by SIGPIPE would: scripts under
+    ``set -o pipefail`` still see that the output was cut short, and nothing is printed.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--plugins-dir")
@@ -354,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         from .applications import RESERVED_IDS  # aelab's own commands
 
         parser = build_parser(applications=word is None or word not in RESERVED_IDS)
+        if word == "train" and ("-h" in argv or "--help" in argv):
+            _show_model_options(parser, argv, word)
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
@@ -361,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train" and not args.data and not args.resume:
             args.data = "digits"
         return args.func(args)
+    except BrokenPipeError:
+        raise  # the reader of stdout has gone: main stops quietly
     except AelabError as exc:
         if debug:
             raise

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# What `aelab infer` reads as an image: what the lab's quick check of an export accepts
+# (aelab.ui.exporting.IMAGE_SUFFIXES, not imported here: infer runs without torch and gradio).
+INFER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -24,7 +28,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         allow_diverged=args.allow_diverged,
     )
     if args.json:
-        print(json.dumps({"folder": str(result.folder), "manifest": result.manifest}, indent=2))
+        print(json.dumps({"folder": str(result.folder), "manifest": result.manifest}))
         return 0
     # The table goes to stderr so that `$(aelab export RUN)` captures just the folder.
     print(result.summary(), file=sys.stderr)
@@ -33,7 +37,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def read_image(path: Path, input_shape: tuple[int, ...], preprocessing: dict | None) -> Any:
-    """A PNG/JPEG as one (1, C, H, W) float32 sample in [0, 1], at the export's channels and size."""
+    """An image file (PNG, JPEG, ...) as one (1, C, H, W) float32 sample in [0, 1], at the
+    export's channels and size."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
@@ -41,7 +46,8 @@ def read_image(path: Path, input_shape: tuple[int, ...], preprocessing: dict | N
 
     if len(input_shape) != 3 or input_shape[0] not in (1, 3):
         raise RuntimeInputError(
-            f"This graph takes samples of shape {tuple(input_shape)}, not images; pass a .npy file."
+            f"This graph takes samples of shape {tuple(input_shape)}, not images; pass a .npy or "
+            ".csv file."
         )
     channels, height, width = input_shape
     try:
@@ -51,7 +57,7 @@ def read_image(path: Path, input_shape: tuple[int, ...], preprocessing: dict | N
                 img = img.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(img, dtype=np.uint8)
     except (OSError, UnidentifiedImageError) as exc:
-        raise RuntimeInputError(f"{path} is not a readable PNG or JPEG image ({exc}).") from None
+        raise RuntimeInputError(f"{path} is not a readable image ({exc}).") from None
     pixels = pixels[None, None] if channels == 1 else pixels.transpose(2, 0, 1)[None]
     scaling = (preprocessing or {}).get("scaling") or {"method": "none"}
     # Image files hold 8-bit intensities; the recorded scaling is used when it was made for 8-bit
@@ -64,11 +70,15 @@ def read_image(path: Path, input_shape: tuple[int, ...], preprocessing: dict | N
 
 
 def _load_input(path: Path, model: Any, graph: str) -> tuple[Any, bool]:
-    """The input array and whether it is already scaled (images are)."""
+    """The input array and whether it is already scaled (images are): a .npy array, a .csv of
+    numbers (one sample per row, like a training CSV: an optional header, a label column left
+    out) or an image file, as the lab's quick check of an export accepts."""
     import numpy as np
 
     from .runtime import RuntimeInputError
 
+    if path.is_dir():
+        raise RuntimeInputError(f"{path} is a folder; pass a .npy, .csv or image file.")
     if not path.is_file():
         raise RuntimeInputError(f"No input file at {path}.")
     suffix = path.suffix.lower()
@@ -77,23 +87,118 @@ def _load_input(path: Path, model: Any, graph: str) -> tuple[Any, bool]:
             return np.load(path, allow_pickle=False), False
         except (OSError, ValueError) as exc:
             raise RuntimeInputError(f"{path} is not a plain .npy array ({exc}).") from None
-    if suffix in IMAGE_SUFFIXES:
+    if suffix == ".csv":
+        from .loaders import read_csv
+
+        return read_csv(path).x, False
+    if suffix in INFER_IMAGE_SUFFIXES:
         entry = next(g for g in model.manifest["graphs"] if g["name"] == graph)
         return read_image(path, model.input_shape(graph), entry["input"].get("preprocessing")), True
-    raise RuntimeInputError(f"Input must be a .npy file or a PNG/JPEG image, not '{path.name}'.")
+    images = ", ".join(INFER_IMAGE_SUFFIXES)
+    raise RuntimeInputError(
+        f"Input must be a .npy or .csv file or an image ({images}), not '{path.name}'."
+    )
+
+
+def _out_kind(text: str) -> str:
+    """What ``--out`` asks for: '.npy', '.npz', '.png' or 'folder' (a path ending in / or one
+    without a suffix: one PNG per sample)."""
+    from .runtime import RuntimeInputError
+
+    out = Path(text)
+    suffix = out.suffix.lower()
+    if text.endswith(("/", os.sep)) or not suffix:
+        return "folder"
+    if suffix in (".npy", ".npz", ".png"):
+        return suffix
+    raise RuntimeInputError(
+        f"--out must end in .npy (first output), .npz (all outputs) or .png (one image), or name "
+        f"a folder such as out/ (one PNG per sample), not '{out.name}'."
+    )
+
+
+def _check_out(out: Path, kind: str, force: bool) -> None:
+    """Refuse, before any work, an output that exists (unless --force) or a folder that --force
+    would replace although it holds more than PNG images."""
+    from .apps.output import check_out
+    from .runtime import RuntimeInputError
+
+    check_out(out, force)
+    if kind == "folder" and out.is_dir():
+        others = [p.name for p in out.iterdir() if p.suffix.lower() != ".png" or not p.is_file()]
+        if others:
+            raise RuntimeInputError(
+                f"{out} holds other files than PNG images (such as '{others[0]}'); --force "
+                "replaces only a folder of PNGs, so name a new folder."
+            )
+
+
+def _as_images(arr: Any, name: str, graph: str) -> Any:
+    """An output of shape (N, C, H, W), C 1 or 3, in [0, 1] as N uint8 images (H, W[, 3])."""
+    import numpy as np
+
+    from .runtime import RANGE_SLACK, RuntimeInputError
+
+    where = f"Output '{name}' of graph '{graph}'"
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+        raise RuntimeInputError(
+            f"{where} has shape {tuple(arr.shape)}, not images (N, C, H, W) with 1 or 3 "
+            "channels; write it to a .npy or .npz file."
+        )
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -RANGE_SLACK or hi > 1 + RANGE_SLACK:
+        raise RuntimeInputError(
+            f"{where} runs from {lo:.4g} to {hi:.4g}, outside the [0, 1] of an image; write it to "
+            "a .npy or .npz file."
+        )
+    pixels = np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(0, 2, 3, 1)
+    return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+
+
+def _write_png(pixels: Any, path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB").save(path, format="PNG")
+
+
+def _write(outputs: dict[str, Any], out: Path, kind: str, graph: str, force: bool) -> None:
+    """Write the outputs as asked, atomically: complete or absent, never overwritten unless
+    ``force``."""
+    import numpy as np
+
+    from .apps.output import atomic_output
+    from .runtime import RuntimeInputError
+
+    name, first = next(iter(outputs.items()))
+    if kind in (".png", "folder"):
+        images = _as_images(first, name, graph)
+        if kind == ".png" and len(images) != 1:
+            raise RuntimeInputError(
+                f"Output '{name}' holds {len(images)} images, but {out.name} takes one; name a "
+                "folder such as out/ for one PNG per sample."
+            )
+        with atomic_output(out, force, folder=kind == "folder") as tmp:
+            if kind == ".png":
+                _write_png(images[0], tmp)
+            else:
+                digits = max(5, len(str(len(images) - 1)))
+                for i, pixels in enumerate(images):
+                    _write_png(pixels, tmp / f"{i:0{digits}d}.png")
+        return
+    with atomic_output(out, force) as tmp, open(tmp, "wb") as fh:
+        if kind == ".npz":
+            np.savez(fh, **outputs)
+        else:
+            np.save(fh, first, allow_pickle=False)
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    """Run one graph of an export on a .npy array or an image and save the output."""
-    import numpy as np
-
+    """Run one graph of an export on a .npy array, a .csv or an image and save the output."""
     from .runtime import RuntimeInputError, load
 
+    kind = _out_kind(args.out)
     out = Path(args.out)
-    if out.suffix.lower() not in (".npy", ".npz"):
-        raise RuntimeInputError(
-            f"--out must end in .npy (first output) or .npz (all outputs), not '{out.name}'."
-        )
+    _check_out(out, kind, args.force)  # before any work: an existing output is refused
     model = load(args.export, provider=args.provider)
     graph = args.graph or model.graph_for("autoencoder")
     if graph is None:
@@ -103,12 +208,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
     # A graph's name or a role; an unknown one fails here, before any file is read.
     graph = model.resolve(graph)
     x, scaled = _load_input(Path(args.input), model, graph)
-    outputs = model.run(graph, x, preprocess=args.preprocess and not scaled)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".npz":
-        np.savez(out, **outputs)
-    else:
-        np.save(out, next(iter(outputs.values())), allow_pickle=False)
+    try:
+        outputs = model.run(graph, x, preprocess=args.preprocess and not scaled)
+    except RuntimeInputError as exc:  # the runtime's hints name its API; here it is a flag
+        raise RuntimeInputError(str(exc).replace("preprocess=True", "--preprocess")) from None
+    _write(outputs, out, kind, graph, args.force)
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in outputs.items())
     print(f"wrote {out}: {graph} -> {shapes} on {model.provider}", file=sys.stderr)
     print(out)
@@ -137,16 +241,28 @@ def register(subparsers: Any) -> None:
 
     s = subparsers.add_parser("infer", help="run an exported graph with onnxruntime (no torch)")
     s.add_argument("export", help="export folder or .onnx file")
-    s.add_argument("input", help=".npy array or PNG/JPEG image")
+    s.add_argument(
+        "input",
+        help=".npy array, .csv of numbers (one sample per row) or image "
+        f"({', '.join(INFER_IMAGE_SUFFIXES)})",
+    )
     s.add_argument(
         "--graph",
         help="graph to run, by name or by role (encoder, decoder, ...; default: the autoencoder)",
     )
-    s.add_argument("--out", required=True, help="output .npy (first output) or .npz (all outputs)")
+    s.add_argument(
+        "--out",
+        required=True,
+        help="output: .npy (first output) or .npz (all outputs); for image outputs (N, C, H, W) "
+        "in [0, 1] also .png (one sample) or a folder such as out/ (one PNG per sample)",
+    )
+    s.add_argument(
+        "--force", action="store_true", help="replace an existing output (refused otherwise)"
+    )
     s.add_argument(
         "--preprocess",
         action="store_true",
-        help="scale a raw .npy with the export's recorded scaling (images always are)",
+        help="scale a raw .npy or .csv with the export's recorded scaling (images always are)",
     )
     s.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
     s.set_defaults(func=cmd_infer)

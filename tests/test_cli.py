@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -67,7 +68,8 @@ def test_train_json_events_and_final_line(capsys):
     code, out, _ = run_cli(["runs"], capsys)
     assert last["run"] in out
     code, out, _ = run_cli(["eval", last["run"], "--json"], capsys)
-    assert code == 0 and json.loads(out)["losses"]["total"] > 0
+    assert code == 0 and out.count("\n") == 1  # one object on one line, like train --json
+    assert json.loads(out)["losses"]["total"] > 0
 
 
 def test_train_progress_and_resume(capsys):
@@ -119,6 +121,9 @@ def test_train_on_a_user_file(tmp_path, capsys):
         (["train", "autoencoder", "--epochs", "0"], "'epochs' must be greater than"),
         (["train", "--resume", "ghost"], "No saved run 'ghost'"),
         (["eval", "ghost"], "No saved run 'ghost'"),
+        (["models", "nosuch"], "Unknown model 'nosuch'; registered models are: aae, autoencoder"),
+        (["models", "nosuch", "--json"], "Unknown model 'nosuch'; registered models are: aae"),
+        (["train", "nosuch", "--help"], "Unknown model 'nosuch'; registered models are: aae"),
     ],
 )
 def test_errors_are_one_line(args, fragment, capsys):
@@ -202,3 +207,148 @@ def test_every_model_trains_on_an_image_folder(model_id, png_folder, capsys):
     assert last["status"] == "completed" and math.isfinite(last["losses"]["total"])
     start = json.loads(out.splitlines()[0])
     assert start["event"] == "start" and start["n_train"] + start["n_val"] == 32
+
+
+# -- a model's -o keys and the training settings, from their schemas ---------------------------
+def _row(out: str, key: str) -> list[str]:
+    """The cells of the options table's row for ``key`` (KEY, TYPE, ALLOWED, DEFAULT)."""
+    line = next(line for line in out.splitlines() if line.startswith(f"  {key} "))
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_models_id_lists_each_option_from_the_schema(capsys):
+    code, out, err = run_cli(["models", "denoising"], capsys)
+    assert code == 0 and err == ""
+    assert "Options of denoising (set each with -o KEY VALUE):" in out
+    flat = " ".join(out.split())
+    props = get_models()["denoising"].schema()["properties"]
+    for key, prop in props.items():  # every key, with its description below its row
+        assert _row(out, key)[0] == key
+        assert " ".join(prop["description"].split()) in flat
+    assert _row(out, "code_size") == ["code_size", "int", "[1, 1024]", "8"]
+    assert _row(out, "nodes") == ["nodes", "int or list of int", "-", "128"]
+    assert _row(out, "noise") == ["noise", "float", "[0, 1]", "0.3"]  # this model's own default
+    assert _row(out, "corruption") == [
+        "corruption",
+        "str",
+        "gaussian, mask, salt_pepper",
+        "gaussian",
+    ]
+    # Exclusive bounds show as open intervals; a fixed literal as its one value.
+    code, out, _ = run_cli(["models", "gan"], capsys)
+    assert _row(out, "lr_generator")[2] == "(0, 1]" and _row(out, "beta1")[2] == "[0, 1)"
+    assert _row(out, "loss")[2:] == ["bce only", "bce"]
+
+
+def test_models_id_json_is_that_models_object_on_one_line(capsys):
+    code, out, _ = run_cli(["models", "vae", "--json"], capsys)
+    assert code == 0 and out.count("\n") == 1
+    assert json.loads(out) == json.loads(json.dumps(get_models()["vae"].to_json()))
+
+
+def test_core_json_outputs_are_one_line_each(capsys):
+    code, out, _ = run_cli(["train", "linear", "--epochs", "1", "--json"], capsys)
+    assert code == 0
+    for args in (
+        ["models", "--json"],
+        ["applications", "--json"],
+        ["datasets", "--json"],
+        ["runs", "--json"],
+        ["plugins"],
+    ):
+        code, out, err = run_cli(args, capsys)
+        assert code == 0, err
+        assert out.endswith("\n") and out.count("\n") == 1, args
+        assert json.loads(out), args
+    assert json.loads(out)[0]["name"]  # plugins
+    code, out, _ = run_cli(["runs", "--json"], capsys)
+    assert [r["model"] for r in json.loads(out)] == ["linear"]
+
+
+def _help(capsys, *args: str) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", *args])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 0 and err == ""
+    return out
+
+
+@pytest.mark.parametrize(
+    "args, model",
+    [
+        (["denoising", "--help"], "denoising"),
+        (["-h", "vae"], "vae"),
+        # option values are skipped: `gan` is the data here, and `-o` takes two words
+        (["--data", "gan", "-o", "code_size", "4", "--epochs", "2", "vae", "-h"], "vae"),
+        (["--keep-labels", "3", "5", "cvae", "--help"], "cvae"),  # as cmd_train reads it
+    ],
+)
+def test_train_help_with_a_model_ends_with_its_options(capsys, args, model):
+    out = _help(capsys, *args)
+    assert "--epochs N" in out  # the usual help first
+    table = out[out.index(f"Options of {model} (set each with -o KEY VALUE):") :]
+    for key in get_models()[model].schema()["properties"]:
+        assert _row(table, key)[0] == key
+    assert f"Example: aelab train {model} -o code_size" in table
+
+
+def test_train_help_without_a_model_points_to_aelab_models(capsys):
+    out = _help(capsys, "--epochs", "3", "--help")
+    assert "Options of" not in out
+    assert "run `aelab models ID`" in " ".join(out.split())
+
+
+def test_train_help_shows_each_setting_from_train_config(capsys):
+    from aelab.params import TrainConfig
+
+    flat = " ".join(_help(capsys, "--help").split())
+    for key, field in TrainConfig.model_fields.items():
+        flag = "--" + key.replace("_", "-")
+        assert flag in flat, flag
+        # the help right after the flag: its schema description, then the values and default
+        after = flat[flat.index(f"{flag} ", flat.index("options:")) :]
+        want = f"{field.description} "
+        assert after.split(" ", 2)[2].startswith(want), (flag, after[:200])
+        assert f"; default {field.default}." in after[: after.index(" --", 3)], flag
+    assert "One of adam, adamw, sgd, rmsprop; default adam." in flat
+    assert "Range [1, 100000]; default 10." in flat
+
+
+# -- output into a pipe whose reader leaves early -------------------------------------------
+AELAB = os.path.join(os.path.dirname(sys.executable), "aelab")
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [(["models"], 141), (["models", "--json"], 141), (["train", "vae", "--help"], 0)],
+)
+def test_a_closed_pipe_stops_quietly(args, code):
+    """`aelab models | true`: the reader is gone before the first write."""
+    proc = subprocess.Popen([AELAB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before aelab has even started: its first write finds no reader
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == code
+    assert "BrokenPipe" not in err and "Traceback" not in err and "Exception ignored" not in err
+    assert err == ""
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_SETPIPE_SZ"), reason="Linux pipes")
+def test_head_c_10_reads_a_little_then_closes_the_pipe():
+    """`aelab models --json | head -c 10`, with a pipe small enough that aelab is still writing
+    when the reader leaves."""
+    import fcntl
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    proc = subprocess.Popen([AELAB, "models", "--json"], stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    head = b""
+    while len(head) < 10:
+        head += os.read(read_end, 10 - len(head))
+    os.close(read_end)
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert head == b'[{"id": "a'
+    assert err == "", err

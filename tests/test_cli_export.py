@@ -12,7 +12,7 @@ import pytest
 
 from aelab import runtime
 from aelab.cli import main
-from aelab.cli_export import read_image
+from aelab.cli_export import _as_images, read_image
 from aelab.export import export_run, exports_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,7 +178,7 @@ def test_infer_image_is_converted_and_scaled(trained, capsys, tmp_path):
         (np.zeros((2, 7, 7), np.float32), [], "expects input 'input' of shape (N, 1, 8, 8)"),
         (np.zeros((1, 8), np.float32), ["--graph", "nope"], "no graph 'nope'; it has: autoencoder"),
         (np.array([{"a": 1}], dtype=object), [], "is not a plain .npy array"),
-        (np.full((1, 1, 8, 8), 16.0, np.float32), [], "pass preprocess=True"),
+        (np.full((1, 1, 8, 8), 16.0, np.float32), [], "from 16 to 16; pass --preprocess"),
     ],
 )
 def test_infer_errors_are_one_sentence(trained, capsys, tmp_path, array, extra, message):
@@ -237,3 +237,171 @@ def test_infer_command_runs_without_torch(trained, tmp_path):
     assert proc.returncode == 0, proc.stderr
     want = runtime.load(trained[2]).reconstruct(x.reshape(2, 1, 8, 8))
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, atol=1e-6)
+
+
+def test_export_json_is_one_line(trained, capsys, tmp_path):
+    out_dir = tmp_path / "enc"
+    code, out, err = _cli(
+        capsys, "export", str(trained[0]), "--graphs", "encoder", "--out", str(out_dir), "--json"
+    )
+    assert code == 0, err
+    assert out.count("\n") == 1
+    got = json.loads(out)
+    assert got["folder"] == str(out_dir) and [g["name"] for g in got["manifest"]["graphs"]] == [
+        "encoder"
+    ]
+
+
+def _infer(capsys, folder, *argv: str) -> tuple[int, str, str]:
+    return _cli(capsys, "infer", str(folder), *map(str, argv), "--provider", "cpu")
+
+
+def test_infer_reads_a_csv_like_a_training_csv(trained, capsys, tmp_path):
+    folder = trained[2]
+    raw = np.random.default_rng(4).integers(0, 17, (3, 64))
+    header = ",".join([*(f"p{i}" for i in range(64)), "label"])
+    rows = [",".join(map(str, [*r, 7])) for r in raw]  # a label column, left out as in training
+    (tmp_path / "raw.csv").write_text("\n".join([header, *rows]) + "\n")
+    code, out, err = _infer(
+        capsys, folder, tmp_path / "raw.csv", "--preprocess", "--out", tmp_path / "r.npy"
+    )
+    assert code == 0, err
+    want = runtime.load(folder).reconstruct(raw.reshape(3, 1, 8, 8) / 16.0)
+    np.testing.assert_allclose(np.load(tmp_path / "r.npy"), want, atol=1e-6)
+
+
+def test_infer_reads_the_image_types_of_the_labs_quick_check(trained, capsys, tmp_path):
+    from PIL import Image
+
+    pixels = np.random.default_rng(5).integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(pixels, "L").save(tmp_path / "in.bmp")
+    code, _, err = _infer(
+        capsys, trained[2], tmp_path / "in.bmp", "--graph", "encoder", "--out", tmp_path / "z.npy"
+    )
+    assert code == 0, err
+    want = runtime.load(trained[2]).encode(pixels[None, None] / 255.0)
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), want, atol=1e-5)
+
+
+def test_infer_on_a_folder_says_what_to_pass(trained, capsys, tmp_path):
+    (tmp_path / "inputs").mkdir()
+    code, out, err = _infer(capsys, trained[2], tmp_path / "inputs", "--out", tmp_path / "o.npy")
+    assert code == 1 and out == ""
+    assert _one_line_error(err) == (
+        f"error: {tmp_path / 'inputs'} is a folder; pass a .npy, .csv or image file."
+    )
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.mode == "L"
+        return np.asarray(img)
+
+
+def test_infer_writes_images_as_png(trained, capsys, tmp_path):
+    folder = trained[2]
+    x = np.random.default_rng(6).random((3, 1, 8, 8), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "one.npy", x[:1])
+    want = np.rint(np.clip(runtime.load(folder).reconstruct(x), 0, 1) * 255).astype(np.uint8)
+
+    code, out, err = _infer(capsys, folder, tmp_path / "one.npy", "--out", tmp_path / "r.png")
+    assert code == 0, err
+    assert out.strip() == str(tmp_path / "r.png")
+    np.testing.assert_array_equal(_png_pixels(tmp_path / "r.png"), want[0, 0])
+
+    code, out, err = _infer(capsys, folder, tmp_path / "x.npy", "--out", f"{tmp_path / 'pngs'}/")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "pngs").iterdir())
+    assert names == ["00000.png", "00001.png", "00002.png"]
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(_png_pixels(tmp_path / "pngs" / name), want[i, 0])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files
+
+
+@pytest.mark.parametrize(
+    "input_, extra, out, message",
+    [
+        (
+            "x.npy",
+            [],
+            "r.png",
+            "Output 'reconstruction' holds 3 images, but r.png takes one; "
+            "name a folder such as out/ for one PNG per sample.",
+        ),
+        (
+            "x.npy",
+            ["--graph", "encoder"],
+            "codes/",
+            "Output 'code' of graph 'encoder' has shape "
+            "(3, 8), not images (N, C, H, W) with 1 or 3 channels; write it to a .npy or .npz file.",
+        ),
+        (
+            "x.npy",
+            [],
+            "r.jpg",
+            "--out must end in .npy (first output), .npz (all outputs) or "
+            ".png (one image), or name a folder such as out/ (one PNG per sample), not 'r.jpg'.",
+        ),
+    ],
+)
+def test_infer_png_output_errors(trained, capsys, tmp_path, input_, extra, out, message):
+    np.save(tmp_path / "x.npy", np.random.default_rng(7).random((3, 1, 8, 8), dtype=np.float32))
+    code, stdout, err = _infer(
+        capsys, trained[2], tmp_path / input_, *extra, "--out", tmp_path / out
+    )
+    assert code == 1 and stdout == ""
+    assert _one_line_error(err) == f"error: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]  # nothing written
+
+
+def test_png_output_must_be_in_the_unit_range():
+    with pytest.raises(
+        runtime.RuntimeInputError, match=r"runs from -0.5 to 1, outside the \[0, 1\]"
+    ):
+        _as_images(np.array([-0.5, 1.0], np.float32).reshape(1, 1, 1, 2), "y", "decoder")
+    # float rounding at the edges is no error, and maps to 0 and 255
+    pixels = _as_images(np.array([-1e-6, 1 + 1e-6], np.float32).reshape(1, 1, 1, 2), "y", "g")
+    np.testing.assert_array_equal(pixels, [[[0, 255]]])
+
+
+@pytest.mark.parametrize("out", ["o.npy", "o.npz", "o.png", "pngs/"])
+def test_infer_never_overwrites_without_force(trained, capsys, tmp_path, out):
+    folder, target = trained[2], tmp_path / out.rstrip("/")
+    rng = np.random.default_rng(8)
+    np.save(tmp_path / "a.npy", rng.random((1, 1, 8, 8), dtype=np.float32))
+    np.save(tmp_path / "b.npy", rng.random((1, 1, 8, 8), dtype=np.float32))
+
+    def written() -> bytes:
+        return (
+            b"".join(p.read_bytes() for p in sorted(target.iterdir()))
+            if target.is_dir()
+            else target.read_bytes()
+        )
+
+    code, _, err = _infer(capsys, folder, tmp_path / "a.npy", "--out", tmp_path / out)
+    assert code == 0, err
+    first = written()
+    code, stdout, err = _infer(capsys, folder, tmp_path / "b.npy", "--out", tmp_path / out)
+    assert code == 1 and stdout == ""
+    assert _one_line_error(err) == (
+        f"error: {target} exists; pass --force to replace it, or name another path."
+    )
+    assert written() == first
+    code, _, err = _infer(capsys, folder, tmp_path / "b.npy", "--out", tmp_path / out, "--force")
+    assert code == 0, err
+    assert written() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.npy", "b.npy", target.name])
+
+
+def test_infer_force_replaces_only_a_folder_of_pngs(trained, capsys, tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(9).random((2, 1, 8, 8), dtype=np.float32))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code, _, err = _infer(
+        capsys, trained[2], tmp_path / "x.npy", "--out", tmp_path / "mine", "--force"
+    )
+    assert code == 1 and "holds other files than PNG images (such as 'notes.txt')" in err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
