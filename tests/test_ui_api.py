@@ -36,6 +36,10 @@ def test_every_action_is_a_named_endpoint(lab):
         "/runs",
         "/open_run",
     }
+    from aelab.plugins import get_applications
+
+    # Each application with a panel is an endpoint named by its id.
+    expected |= {f"/{a.id}" for a in get_applications().values() if a.panel}
     assert expected <= names
     assert not any("setter" in n or "lambda" in n for n in names)  # internal events stay private
 

@@ -14,7 +14,7 @@ from ..session import LabSession, guarded
 
 def traverse_view(
     session: LabSession, axes: str, steps: float, span: float, layout: str, label: str
-) -> tuple[np.ndarray | None, pd.DataFrame | None, str]:
+) -> tuple[Any, Any, str]:
     """The traversal of the tab's model (the /traverse endpoint): a picture for images, a table
     of decoded features for flat data."""
     from ...apps.traverse import _axes, traverse
@@ -53,7 +53,7 @@ def traverse_view(
         f"{len(result.values)} --span {span:g} --out traversal.png` writes the picture."
     )
     if len(model.sample_shape) >= 2:
-        return result.picture(), None, caption
+        return gr.Image(result.picture(), visible=True), gr.Dataframe(visible=False), caption
     flat = result.decoded.reshape(-1, result.decoded.shape[-1])
     frame = pd.DataFrame(flat, columns=[f"x{i}" for i in range(flat.shape[1])]).round(4)
     if result.layout == "grid":
@@ -62,7 +62,8 @@ def traverse_view(
     else:
         frame.insert(0, "offset", np.tile(result.values, len(result.axes)))
         frame.insert(0, "unit", np.repeat([f"z{a}" for a in result.axes], len(result.values)))
-    return None, frame, caption + " Flat data: each row is one decoded sample."
+    flat_caption = caption + " Flat data: each row is one decoded sample."
+    return gr.Image(None, visible=False), gr.Dataframe(frame, visible=True), flat_caption
 
 
 def build(spec: Any, session: gr.State) -> PanelParts:
@@ -77,7 +78,7 @@ def build(spec: Any, session: gr.State) -> PanelParts:
     note = gr.Markdown()
     caption = gr.Markdown(elem_id="traverse-caption")
     img = gr.Image(label="Decoded codes", format="png", interactive=False)
-    table = gr.Dataframe(label="Decoded codes (flat data)", interactive=False)
+    table = gr.Dataframe(label="Decoded codes (flat data)", interactive=False, visible=False)
     button.click(
         guarded(traverse_view),
         [session, axes, steps, span, layout, label],
