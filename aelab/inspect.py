@@ -268,13 +268,28 @@ def _tiles(batch: np.ndarray, cell: int) -> list[np.ndarray]:
 
 
 def image_grid(
-    rows: list[np.ndarray], labels: list[str] | None = None, cell: int = 48, pad: int = 2
+    rows: list[np.ndarray],
+    labels: list[str] | None = None,
+    cell: int = 48,
+    pad: int = 2,
+    names: list[str] | None = None,
+    flat: str = "compare",
 ) -> np.ndarray:
     """Lay out batches as labelled rows of tiles; returns an (H, W, 3) uint8 image.
 
-    Labels are drawn with Pillow's built-in font, so keep them to plain ASCII.
+    Flat samples (tables, signals) are not tiles: with ``flat="compare"`` each sample gets a
+    panel in which every row (original, reconstruction, ...) is a line over the features
+    (``names``, when known); with ``flat="gallery"`` every sample of every row is a panel of its
+    own. Labels are drawn with Pillow's built-in font, so keep them to plain ASCII.
     """
     from PIL import Image, ImageDraw, ImageFont
+
+    if rows and all(np.asarray(r).ndim == 2 for r in rows):
+        from . import charts
+
+        if flat == "gallery":
+            return charts.gallery(np.concatenate([np.asarray(r) for r in rows]), names=names)
+        return charts.compare(rows, labels or [f"row {k + 1}" for k in range(len(rows))], names)
 
     tiled = [_tiles(r, cell) for r in rows]
     tile_h = max((t.shape[0] for row in tiled for t in row), default=cell)
@@ -302,8 +317,11 @@ def image_grid(
     return np.asarray(canvas)
 
 
-def reconstruction_grid(model: Any, x: np.ndarray, seed: int = 0, cell: int = 48) -> np.ndarray:
-    """Rows of originals, corrupted inputs (when the model adds noise) and reconstructions."""
+def reconstruction_grid(
+    model: Any, x: np.ndarray, seed: int = 0, cell: int = 48, names: list[str] | None = None
+) -> np.ndarray:
+    """Rows of originals, corrupted inputs (when the model adds noise) and reconstructions;
+    for flat data, a panel per sample with a line for each and the error per feature below."""
     rows, labels = [np.asarray(x)], ["original"]
     noisy = corrupt(model, x, seed)
     if noisy is not None:
@@ -314,4 +332,9 @@ def reconstruction_grid(model: Any, x: np.ndarray, seed: int = 0, cell: int = 48
     else:
         rows.append(reconstruct(model, x))
         labels.append("reconstructed")
+    if np.asarray(x).ndim == 2:
+        from . import charts
+
+        errors = np.mean((np.asarray(rows[-1]) - np.asarray(x)) ** 2, axis=0)
+        return charts.compare(rows, labels, names, errors=errors)
     return image_grid(rows, labels, cell=cell)

@@ -73,7 +73,7 @@ def main() -> int:
             expect(arch).to_contain_text(f"{shot.EPOCHS} epoch(s)", timeout=30_000)
             page.get_by_text("Training settings").click()
             page.locator("#train").click()
-            expect(page.locator("#status")).to_contain_text("Finished", timeout=300_000)
+            expect(page.locator("#status")).to_contain_text("Finished", timeout=900_000)
             page.locator(f"#tab-app-{args.app}-button").click()
             panel = page.locator(f"#tab-app-{args.app}")
             shot.drive(page, panel, expect)

@@ -130,9 +130,14 @@ def test_image_grid_places_tiles_and_labels():
     assert labelled.shape[0] == img.shape[0] and labelled.shape[1] > img.shape[1]
 
 
-def test_image_grid_draws_flat_vectors_and_rgb():
-    flat = ins.image_grid([np.linspace(0, 1, 6, dtype=np.float32)[None]], cell=12, pad=0)
-    assert flat.shape == (2, 12, 3)  # one grey square of 2×2 pixels per value
+def test_image_grid_draws_flat_vectors_as_line_charts_and_rgb_as_tiles():
+    x = np.linspace(0, 1, 6, dtype=np.float32)[None]
+    one = ins.image_grid([x], ["original"])
+    two = ins.image_grid([x, x[:, ::-1]], ["original", "reconstructed"])
+    assert one.shape == two.shape and one.shape[0] > 100  # a chart, not a strip of 1-pixel tiles
+    # The second series is drawn in its own colour (the palette's orange) in the same panel.
+    orange = np.all(two == (230, 97, 1), axis=-1).sum()
+    assert orange > 50 and np.all(one == (230, 97, 1), axis=-1).sum() < orange / 5
     rgb = ins.image_grid([np.zeros((1, 3, 4, 4), np.float32)], cell=4, pad=0)
     assert rgb.shape == (4, 4, 3)
 

@@ -115,16 +115,23 @@ def test_bad_requests_get_one_sentence(vae2, args, message, capsys, tmp_path, mo
     assert message in err and "Traceback" not in err and not list(tmp_path.iterdir())
 
 
+def _path(img):
+    """The file behind an image output (a bare path, or an update that also sets visibility)."""
+    while isinstance(img, dict):
+        img = img.get("value") or img.get("path")
+    return Path(img)
+
+
 def test_the_lab_panel_draws_or_says_why(lab):
     c = client(lab)
     train(c, "vae", {"code_size": 2, "layers": 1, "nodes": 32}, epochs=1)
     img, _table, caption = c.predict("", 5, 2.0, "auto", "", api_name="/traverse")
-    assert Path(img).is_file() and "A grid over units z0 (left to right)" in caption
+    assert _path(img).is_file() and "A grid over units z0 (left to right)" in caption
     img, _table, caption = c.predict("1", 5, 2.0, "rows", "", api_name="/traverse")
     assert "One row per code unit" in caption and "--axes 1" in caption
     other = client(lab)
     train(other, "autoencoder", epochs=1)
     img, _table, caption = other.predict("", 3, 1.0, "rows", "", api_name="/traverse")
-    assert Path(img).is_file() and "spread of the data's codes" in caption
+    assert _path(img).is_file() and "spread of the data's codes" in caption
     with pytest.raises(AppError, match="no class to choose"):
         other.predict("", 3, 1.0, "rows", "4", api_name="/traverse")

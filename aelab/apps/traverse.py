@@ -106,6 +106,12 @@ class Traversal:
         """The traversal as one labelled image (images as tiles, flat samples as strips)."""
         from ..inspect import image_grid
 
+        if self.decoded.ndim == 3:  # flat samples: a panel per row, a line per step
+            from ..charts import compare
+
+            steps = [self.decoded[:, s] for s in range(self.decoded.shape[1])]
+            offsets = [f"{v:+.1f}" for v in self.values]
+            return compare(steps, offsets, titles=self.row_labels, max_panels=len(self.decoded))
         return image_grid(list(self.decoded), self.row_labels, cell=cell)
 
 

@@ -78,13 +78,21 @@ def history_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def progress_grid(model: Any, x: np.ndarray) -> np.ndarray:
-    """The live picture: reconstructions for an autoencoder, samples for a pure generator."""
+def progress_grid(model: Any, x: np.ndarray, names: list[str] | None = None) -> np.ndarray:
+    """The live picture: reconstructions for an autoencoder, samples for a pure generator
+    (flat data: line charts over the features, named when the data names them)."""
     caps = getattr(model, "capabilities", frozenset())
     # Pictures draw from generators of their own, never the training's (see inspect.corrupt).
     if "reconstruct" in caps:
-        return ins.reconstruction_grid(model, x)
-    return ins.image_grid([x, ins.samples(model, len(x))], ["real", "generated"])
+        return ins.reconstruction_grid(model, x, names=names)
+    fake = ins.samples(model, len(x))
+    if x.ndim == 2:
+        from .. import charts
+
+        k = min(3, len(x))
+        titles = [f"real {j + 1}" for j in range(k)] + [f"generated {j + 1}" for j in range(k)]
+        return charts.gallery(np.concatenate([x[:k], fake[:k]]), names, 3, 6, titles)
+    return ins.image_grid([x, fake], ["real", "generated"])
 
 
 def status_line(epoch: int, epochs: int, step: int, sps: float, losses: dict, val: dict) -> str:
@@ -140,9 +148,16 @@ class LiveView(Callback):
     """The lab's live view of a training: turns the trainer's events into page frames
     (status, loss frame, grid, result, run id), at most one every PLOT_EVERY_S seconds."""
 
-    def __init__(self, session: LabSession, history: list[dict], preview: Any, steps: int):
+    def __init__(
+        self,
+        session: LabSession,
+        history: list[dict],
+        preview: Any,
+        steps: int,
+        names: list[str] | None = None,
+    ):
         self.session = session
-        self.preview = preview
+        self.preview, self.names = preview, names
         self.steps_per_epoch = steps
         self.rows = history_rows(history)
         self.done_epochs = history[-1]["epoch"] if history else 0
@@ -159,7 +174,7 @@ class LiveView(Callback):
             f"{event.device}."
         )
         # None first: the plot then takes its series from the next frame (see loss_frame).
-        grid = progress_grid(trainer.model, self.preview)
+        grid = progress_grid(trainer.model, self.preview, self.names)
         self.frame = (status, None, grid, None, trainer.run_id)
         self.last_plot = self.last_grid = time.perf_counter()
 
@@ -175,7 +190,7 @@ class LiveView(Callback):
             return
         grid: Any = gr.skip()
         if now - self.last_grid >= GRID_EVERY_S:
-            grid, self.last_grid = progress_grid(trainer.model, self.preview), now
+            grid, self.last_grid = progress_grid(trainer.model, self.preview, self.names), now
         status = status_line(
             event.epoch, self.epochs, event.step, event.samples_per_s, event.losses, self.val
         )
@@ -204,7 +219,7 @@ class LiveView(Callback):
             f"**{verdict}** after {event.epochs_done} epoch(s) · "
             f"{event.samples_per_s:,.0f} samples/s · run `{event.run_id}` saved. {event.message}"
         )
-        grid = progress_grid(event.model, self.preview)
+        grid = progress_grid(event.model, self.preview, self.names)
         self.frame = (status, loss_frame(self.rows), grid, _result(event), event.run_id)
 
 
@@ -219,7 +234,8 @@ def train_stream(
         int(round(len(data) * config.val_fraction)) if config.val_fraction else 0
     )
     steps_per_epoch = max(1, math.ceil(n_train / min(config.batch_size, max(n_train, 1))))
-    live = LiveView(session, history, preview_batch(data, config), steps_per_epoch)
+    names = getattr(data, "feature_names", None)
+    live = LiveView(session, history, preview_batch(data, config), steps_per_epoch, names)
     stop = StopSignal()
     trainer = Trainer(
         spec,
@@ -324,7 +340,10 @@ def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
     session.metric_rows = metric_history_rows(run.history)
     session.export_folder = None  # an export made earlier belongs to another run
     values = {k: widgets.display(v) for k, v in run.params.model_dump().items()}
-    grid = progress_grid(run.model, preview_batch(data, run.config)) if data is not None else None
+    grid = None
+    if data is not None:
+        names = getattr(data, "feature_names", None)
+        grid = progress_grid(run.model, preview_batch(data, run.config), names)
     note = (
         ""
         if data is not None

@@ -93,9 +93,17 @@ def interpolation(session: LabSession, a: float, b: float, steps: float) -> tupl
     if not 2 <= n <= 32:
         raise AelabError(f"Steps must be between 2 and 32, not {n}.")
     path = ins.interpolate(model, test.x[i], test.x[j], n)
-    strip = ins.image_grid(
-        [np.concatenate([test.x[i : i + 1], path, test.x[j : j + 1]])], ["A to B"], cell=56
-    )
+    seq = np.concatenate([test.x[i : i + 1], path, test.x[j : j + 1]])
+    if seq.ndim == 2:  # flat data: one panel, a line per step, from A's colour to B's
+        from .. import charts
+
+        steps_labels = ["A", *(str(k + 1) for k in range(n)), "B"]
+        names = getattr(test, "feature_names", None)
+        strip = charts.compare(
+            [seq[k : k + 1] for k in range(len(seq))], steps_labels, names, titles=["A to B"]
+        )
+    else:
+        strip = ins.image_grid([seq], ["A to B"], cell=56)
     caption = (
         f"First and last tiles: held-out inputs A {_label(test, i)} and B {_label(test, j)}. "
         f"Between them, {n} images decoded from evenly spaced points on the straight line from "
@@ -118,7 +126,9 @@ def sample_grid(session: LabSession, n: float, seed: float) -> tuple[np.ndarray,
         raise AelabError(f"Choose between 1 and 64 samples, not {count}.")
     out = ins.samples(model, count, int(seed or 0))
     rows = [out[k : k + 8] for k in range(0, count, 8)]
-    img = ins.image_grid(rows, [f"{8 * k + 1}-{8 * k + len(r)}" for k, r in enumerate(rows)])
+    img = ins.image_grid(
+        rows, [f"{8 * k + 1}-{8 * k + len(r)}" for k, r in enumerate(rows)], flat="gallery"
+    )
     caption = (
         f"{count} new samples, each decoded from a code drawn at random from the prior "
         f"(seed {int(seed or 0)}); none of them is a training image."
@@ -142,6 +152,7 @@ def pca_comparison(session: LabSession) -> tuple[np.ndarray, str]:
     img = ins.image_grid(
         [test.x[:k], recon[:k], base.reconstructions[:k]],
         ["original", "model", f"PCA ({base.components})"],
+        names=getattr(test, "feature_names", None),
     )
     better = "better than" if model_mse < base.mse else "no better than"
     table = (

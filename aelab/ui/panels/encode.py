@@ -25,7 +25,7 @@ def codes_table(session: LabSession, which: str) -> tuple[pd.DataFrame, str]:
     data = session.test_set() if which == "held-out part" else session.require_data()
     result = encode(model, data, spec.validate_params({}))
     frame = pd.DataFrame(
-        result.codes[:SHOWN_ROWS], columns=[f"z{i}" for i in range(result.codes.shape[1])]
+        result.codes[:SHOWN_ROWS].round(4), columns=[f"z{i}" for i in range(result.codes.shape[1])]
     )
     if result.labels is not None:
         frame["label"] = result.labels[:SHOWN_ROWS]
@@ -89,7 +89,7 @@ def build(spec: Any, session: gr.State) -> PanelParts:
     )
     with gr.Row():
         sizes = gr.Textbox("2, 4, 8, 16, 32", label="Code sizes")
-        epochs = gr.Number(None, label="Epochs per model (empty: the run's)", precision=0)
+        epochs = gr.Number(0, label="Epochs per model (0: the run's own)", precision=0, minimum=0)
     sweep_btn = gr.Button("Sweep code sizes", elem_id="encode-sweep")
     sweep_caption = gr.Markdown(elem_id="encode-sweep-caption")
     plot = gr.LinePlot(

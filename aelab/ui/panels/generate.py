@@ -26,7 +26,8 @@ def draw(session: LabSession, n: float, seed: float, label: str) -> tuple[np.nda
     result = generate(model, spec.validate_params(values))
     out = result.samples
     rows = [out[k : k + 8] for k in range(0, len(out), 8)]
-    img = ins.image_grid(rows, [f"{8 * k + 1}-{8 * k + len(r)}" for k, r in enumerate(rows)])
+    labels = [f"{8 * k + 1}-{8 * k + len(r)}" for k, r in enumerate(rows)]
+    img = ins.image_grid(rows, labels, flat="gallery")
     which = f" of class {result.label}" if result.label is not None else ""
     caption = (
         f"{len(out)} new samples{which}, decoded from codes drawn from the prior with seed "
