@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -127,6 +128,107 @@ def load_swissroll() -> Dataset:
     )
 
 
+def _table(name: str, bunch: Any) -> Dataset:
+    """A scikit-learn table, min-max scaled per column, keeping its column and class names."""
+    scaling = {
+        "method": "minmax",
+        "min": bunch.data.min(0).tolist(),
+        "max": bunch.data.max(0).tolist(),
+    }
+    return Dataset(
+        name=name,
+        x=apply_scaling(bunch.data, scaling),
+        kind="flat",
+        labels=bunch.target.astype(np.int64),
+        label_names=[str(n) for n in bunch.target_names],
+        scaling=scaling,
+        source=f"builtin:{name}",
+        feature_names=[str(n) for n in bunch.feature_names],
+    )
+
+
+def load_wine() -> Dataset:
+    """scikit-learn's wine recognition table: 178 wines, 13 chemical measurements, 3 cultivars."""
+    from sklearn.datasets import load_wine as sk_load_wine  # late import: sklearn is slow
+
+    return _table("wine", sk_load_wine())
+
+
+def load_breast_cancer() -> Dataset:
+    """scikit-learn's breast cancer (Wisconsin diagnostic) table: 569 samples, 30 features."""
+    from sklearn.datasets import load_breast_cancer as sk_load  # late import: sklearn is slow
+
+    return _table("breast_cancer", sk_load())
+
+
+SENSORS_STEPS, SENSORS_SEED = 4096, 0
+SENSORS_WINDOW, SENSORS_STRIDE = 64, 8
+SENSOR_CHANNELS = ["temperature", "vibration", "pressure"]
+SENSOR_NOISE = np.array([0.3, 0.1, 0.1])
+# The injected anomalies: (kind, first step, length, channel or None for all). Their positions
+# are known, so each step and each window is labelled (1 = anomalous).
+SENSOR_ANOMALIES = (
+    ("spike", 700, 4, 1),
+    ("level shift", 1400, 48, 2),
+    ("frequency change", 2150, 64, 1),
+    ("flatline", 2900, 56, 0),
+    ("noise burst", 3550, 40, None),
+)
+
+
+def make_sensors(
+    n_steps: int = SENSORS_STEPS, seed: int = SENSORS_SEED
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded series of three periodic channels with noise, one reading every 15 minutes,
+    and the anomalies of SENSOR_ANOMALIES injected: values (T, 3), step labels (T,), times."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_steps, dtype=np.float64)
+    values = np.stack(
+        [
+            20 + 5 * np.sin(2 * np.pi * t / 96),  # a daily cycle (96 readings a day)
+            np.sin(2 * np.pi * t / 16) + 0.5 * np.sin(2 * np.pi * t / 40),
+            101 + 2 * np.tanh(3 * np.sin(2 * np.pi * t / 128)),  # a smoothed square wave
+        ],
+        axis=1,
+    )
+    values += rng.normal(0.0, SENSOR_NOISE, size=values.shape)
+    labels = np.zeros(n_steps, dtype=np.int64)
+    for kind, start, length, channel in SENSOR_ANOMALIES:
+        span = slice(start, min(start + length, n_steps))
+        if kind == "spike":
+            values[span, channel] += 6.0
+        elif kind == "level shift":
+            values[span, channel] += 3.0
+        elif kind == "frequency change":
+            fast = np.sin(2 * np.pi * t[span] / 6) + 0.5 * np.sin(2 * np.pi * t[span] / 40)
+            values[span, channel] = fast + rng.normal(0.0, SENSOR_NOISE[channel], len(fast))
+        elif kind == "flatline":
+            values[span, channel] = values[start, channel]
+        else:  # a noise burst on every channel
+            values[span] += rng.normal(0.0, 5 * SENSOR_NOISE, size=values[span].shape)
+        labels[span] = 1
+    start = np.datetime64("2024-01-01T00:00")
+    times = np.datetime_as_string(start + np.arange(n_steps) * np.timedelta64(15, "m"), unit="m")
+    return values, labels, times
+
+
+@lru_cache(maxsize=1)
+def _sensors_raw() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return make_sensors()
+
+
+def load_sensors() -> Dataset:
+    """The generated sensor series in windows of 64 readings every 8, labelled 1 when a window
+    holds an injected anomaly."""
+    from .series import RawSeries, SeriesOptions, cut
+
+    values, labels, times = _sensors_raw()
+    raw = RawSeries(values.copy(), list(SENSOR_CHANNELS), times.copy(), "time", labels.copy())
+    raw.label_column = "anomaly"
+    options = SeriesOptions(SENSORS_WINDOW, SENSORS_STRIDE, "global", "time")
+    return cut(raw, options, "sensors", "builtin:sensors")
+
+
 BUILTINS: dict[str, tuple[Callable[[], Dataset], str]] = {
     "digits": (
         load_digits,
@@ -143,11 +245,27 @@ BUILTINS: dict[str, tuple[Callable[[], Dataset], str]] = {
         "A 3-D swiss roll of 2000 points for flat models, labelled by position along the roll "
         "in 6 segments.",
     ),
+    "wine": (
+        load_wine,
+        "scikit-learn's wine table: 178 wines, 13 named chemical measurements, labelled by "
+        "cultivar (3 classes).",
+    ),
+    "breast_cancer": (
+        load_breast_cancer,
+        "scikit-learn's breast cancer table: 569 tumours, 30 named cell-nucleus features, "
+        "labelled malignant or benign.",
+    ),
+    "sensors": (
+        load_sensors,
+        "A generated time series: 4096 readings of temperature, vibration and pressure with "
+        "noise and 5 injected anomalies, in windows of 64 readings every 8, labelled anomaly "
+        "when a window holds one.",
+    ),
 }
 
 
 @hookimpl
 def register_datasets(register: Callable) -> None:
-    """Register digits, shapes and swissroll."""
+    """Register digits, shapes, swissroll, wine, breast_cancer and sensors."""
     for name, (loader, description) in BUILTINS.items():
         register(name, loader, description)

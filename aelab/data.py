@@ -8,53 +8,62 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import image_loaders, loaders, plugins
+from . import image_loaders, loaders, plugins, windowing
 from .errors import AelabError, DataError
 
 DEFAULT_DATASET = "digits"
 KINDS = ("flat", "image")
 
-_FORMAT_DETAILS = [
-    (
-        ".npy",
-        "one NumPy array: (N, D) flat data, or images as (N, H, W), (N, C, H, W) or "
-        "(N, H, W, C) with C = 1 or 3; never unpickled",
-    ),
-    (
-        ".npz",
-        "samples under 'x' (or 'data', the only array, or arr_0), labels under 'y' or 'labels'",
-    ),
-    (
-        ".csv",
-        "numeric columns with an optional header row; a column named label, labels, y, "
-        "target or class (or the one given as the label column) holds labels",
-    ),
-    (
-        "folder of .png/.jpg/.jpeg images",
-        "grayscale or RGB, all one size unless an image size "
-        "is given; images in class sub-folders are labelled by folder name",
-    ),
-    (
-        "MNIST IDX (.idx, -ubyte, optionally .gz)",
-        "e.g. train-images-idx3-ubyte.gz; labels come "
-        "from the matching train-labels-idx1-ubyte file when it is present",
-    ),
-]
-FORMATS: list[str] = [fmt for fmt, _ in _FORMAT_DETAILS]
+
+class _Formats(Sequence):
+    """What each registered reader reads (its ``label``), looked up on use: a plugin's reader
+    appears here as soon as it is registered."""
+
+    def _labels(self) -> list[str]:
+        from .readers import get_readers  # late import: readers imports this module
+
+        return [reader.label for reader in get_readers().values()]
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._labels()[index]
+
+    def __len__(self) -> int:
+        return len(self._labels())
+
+    def __repr__(self) -> str:
+        return repr(self._labels())
+
+
+# The accepted data formats, one per registered reader (a live view, see :func:`formats`).
+FORMATS: Sequence[str] = _Formats()
+
+
+def formats() -> list[str]:
+    """What each registered reader reads, in the order readers are asked."""
+    return list(FORMATS)
 
 
 @dataclass(eq=False)
 class Dataset:
-    """Samples scaled to [0, 1], with optional labels and a record of how they were scaled."""
+    """Samples scaled to [0, 1], with optional labels and a record of how they were scaled.
+
+    A table is flat data (N, D), ``feature_names`` naming its D columns. A time series cut into
+    windows is flat data too, (N, C, W) with ``series`` set (an :class:`aelab.series.SeriesInfo`:
+    the whole series, its time axis, window, stride and scaling) and ``feature_names`` naming
+    its C channels: every dense model takes it as it is (they flatten any sample), and a 1-D
+    convolution reads its channels and time axis.
+    """
 
     name: str
-    x: np.ndarray = field(repr=False)  # float32; (N, D) when flat, (N, C, H, W) when image
+    # float32; (N, D) when flat, (N, C, W) for windows of a series, (N, C, H, W) when image
+    x: np.ndarray = field(repr=False)
     kind: str
     labels: np.ndarray | None = field(default=None, repr=False)  # int64 (N,)
     label_names: list[str] | None = None
@@ -65,6 +74,10 @@ class Dataset:
     extra: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     # The label values kept by :func:`keep_labels` (the one-class protocol), recorded in meta().
     kept_labels: list[int] | None = None
+    # Names of the values along axis 1 of flat data: a table's columns, a series' channels.
+    feature_names: list[str] | None = None
+    # For windows of a time series: the series itself and how it was cut (aelab.series).
+    series: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -72,15 +85,19 @@ class Dataset:
                 f"Dataset '{self.name}': kind must be 'flat' or 'image', not '{self.kind}'."
             )
         self.x = np.asarray(self.x, dtype=np.float32)
-        want = 2 if self.kind == "flat" else 4
+        want = 4 if self.kind == "image" else 3 if self.series is not None else 2
         if self.x.ndim != want or (self.kind == "image" and self.x.shape[1] not in (1, 3)):
-            layout = "(N, D)" if self.kind == "flat" else "(N, C, H, W) with C = 1 or 3"
+            layout = {2: "(N, D)", 3: "(N, C, W) for windows of a series"}.get(
+                want, "(N, C, H, W) with C = 1 or 3"
+            )
             raise DataError(
                 f"Dataset '{self.name}': {self.kind} data must have shape {layout}, "
                 f"not {self.x.shape}."
             )
         if self.labels is not None:
             self._check_labels()
+        if self.feature_names is not None:
+            self._check_feature_names()
         for key, values in self.extra.items():
             if key in ("x", "y") or len(values) != len(self.x):
                 raise DataError(
@@ -106,9 +123,19 @@ class Dataset:
                     "give one name per label value 0, 1, 2 and so on."
                 )
 
+    def _check_feature_names(self) -> None:
+        self.feature_names = [str(n) for n in self.feature_names]
+        if self.kind != "flat" or len(self.feature_names) != self.x.shape[1]:
+            each = "column" if self.series is None else "channel"
+            raise DataError(
+                f"Dataset '{self.name}': {len(self.feature_names)} feature names were given for "
+                f"{self.kind} data of shape {self.x.shape}; give one name per {each} of flat "
+                "data (axis 1)."
+            )
+
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        """The shape of one sample: (D,) or (C, H, W)."""
+        """The shape of one sample: (D,), (C, W) for windows of a series, or (C, H, W)."""
         return tuple(self.x.shape[1:])
 
     def __len__(self) -> int:
@@ -133,6 +160,8 @@ class Dataset:
             label_names=None if self.label_names is None else list(self.label_names),
             scaling=copy.deepcopy(self.scaling),
             extra={k: v[idx] for k, v in self.extra.items()},
+            feature_names=None if self.feature_names is None else list(self.feature_names),
+            series=None if self.series is None else self.series.take(idx),
         )
 
     def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
@@ -164,6 +193,8 @@ class Dataset:
             "has_labels": self.labels is not None,
             "label_names": None if self.label_names is None else list(self.label_names),
             **({} if self.kept_labels is None else {"kept_labels": list(self.kept_labels)}),
+            **({} if self.feature_names is None else {"feature_names": list(self.feature_names)}),
+            **({} if self.series is None else {"series": self.series.meta()}),
         }
 
 
@@ -232,7 +263,12 @@ def load_run_data(
     if meta.get("kind") == "image" and len(shape) == 3:
         size = shape[1] if shape[1] == shape[2] else None
         grayscale = shape[0] == 1
-    data = load_data(source.removeprefix("builtin:"), image_size=size, grayscale=grayscale)
+    data = load_data(
+        source.removeprefix("builtin:"),
+        image_size=size,
+        grayscale=grayscale,
+        series=meta.get("series"),  # windows of a series: cut again as the run recorded
+    )
     if meta.get("kept_labels") is not None:
         data = keep_labels(data, meta["kept_labels"])
     if shape and list(data.sample_shape) != shape:
@@ -268,9 +304,12 @@ def apply_scaling(raw: np.ndarray, scaling: dict) -> np.ndarray:
             )
         span = np.where(hi > lo, hi - lo, work(1.0))  # a constant feature maps to 0
         out = (x.astype(work) - lo) / span
+    elif method == windowing.WINDOW_METHOD:  # windows of a series, each on its own
+        out = windowing.minmax_each_window(x.astype(work))
     else:
         raise DataError(
-            f"Unknown scaling method '{method}'; expected 'none', 'divide' or 'minmax'."
+            f"Unknown scaling method '{method}'; expected 'none', 'divide', 'minmax' or "
+            f"'{windowing.WINDOW_METHOD}'."
         )
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
@@ -298,8 +337,10 @@ def choose_scaling(x: np.ndarray, kind: str) -> dict:
 
 def describe_formats() -> str:
     """A human-readable, multi-line description of the accepted data file formats."""
+    from .readers import get_readers
+
     lines = ["Accepted data files (values are scaled to [0, 1] and the scaling is recorded):"]
-    lines += [f"  {fmt}: {detail}" for fmt, detail in _FORMAT_DETAILS]
+    lines += [f"  {r.label}: {r.description}" for r in get_readers().values()]
     return "\n".join(lines)
 
 
@@ -309,13 +350,19 @@ def load_data(
     image_size: int | None = None,
     label_column: str | None = None,
     grayscale: bool | None = None,
+    series: Any = None,
 ) -> Dataset:
     """A registered dataset by name, or a user file or folder, scaled to [0, 1].
 
     ``image_size`` resizes image data to a square of that many pixels and ``grayscale``
     forces one channel (True) or three (False); both leave flat data alone.
     ``label_column`` names the CSV column holding labels.
+    ``series`` (an :class:`aelab.series.SeriesOptions`, a dict of its fields, or True for the
+    defaults) reads the file as one long time series, rows being time steps, cut into windows;
+    for a built-in series it re-cuts the windows.
     """
+    from .series import coerce_options, read_series, rewindow
+
     if image_size is not None and (
         isinstance(image_size, bool)
         or not isinstance(image_size, (int, np.integer))
@@ -324,14 +371,25 @@ def load_data(
         raise DataError(
             f"The image size must be a positive whole number of pixels, not {image_size!r}."
         )
+    options = coerce_options(series)
+    if label_column is None and isinstance(series, dict):  # a run's record names its column
+        label_column = series.get("label_column")
     text = os.fspath(name_or_path)
     datasets = plugins.get_datasets()
     if text in datasets:
         dataset = _load_registered(datasets[text])
+        if options is not None:
+            dataset = rewindow(dataset, options)
     else:
-        dataset = _load_path(
-            Path(text), text, sorted(datasets), image_size, label_column, grayscale
-        )
+        path = Path(text)
+        if not path.exists():
+            raise DataError(_not_found(text, sorted(datasets)))
+        if options is not None:
+            dataset = read_series(path, options, label_column)
+        else:
+            from .readers import ReadOptions, read_path
+
+            dataset = read_path(path, ReadOptions(label_column, image_size, grayscale))
     return _adjust_images(dataset, image_size, grayscale)
 
 
@@ -344,6 +402,12 @@ def _load_registered(entry: Any) -> Dataset:
         raise
     except Exception as exc:  # a broken plugin must not crash the lab with a traceback
         raise DataError(f"{origin} failed to load ({type(exc).__name__}: {exc}).") from exc
+    check_loaded(dataset, origin)
+    return dataset
+
+
+def check_loaded(dataset: Any, origin: str) -> None:
+    """Refuse what a plugin's loader or reader returned unless it is a Dataset in [0, 1]."""
     if not isinstance(dataset, Dataset):
         raise DataError(f"{origin} returned {type(dataset).__name__}, not an aelab.data.Dataset.")
     loaders.check_finite(dataset.x, origin)
@@ -352,72 +416,23 @@ def _load_registered(entry: Any) -> Dataset:
             f"{origin} has values from {dataset.x.min():g} to {dataset.x.max():g}; "
             "its loader must scale them to [0, 1]."
         )
-    return dataset
-
-
-def _file_format(path: Path) -> str:
-    """The reader to use for a file, from its name."""
-    suffix = path.suffix.lower()
-    if suffix in (".npy", ".npz", ".csv"):
-        return suffix
-    if image_loaders.is_idx_name(path.name):
-        return "idx"
-    if suffix in image_loaders.IMAGE_EXTS:
-        raise DataError(
-            f"{path}: is a single image, but a dataset needs many; put the images in a folder "
-            "and pass the folder."
-        )
-    kind = f"'{suffix}'" if suffix else "without an extension"
-    raise DataError(
-        f"{path}: unsupported file type {kind}; accepted formats are {', '.join(FORMATS)}."
-    )
-
-
-def _load_path(
-    path: Path,
-    text: str,
-    names: list[str],
-    image_size: int | None,
-    label_column: str | None,
-    grayscale: bool | None,
-) -> Dataset:
-    """Read a user file or folder with the reader its name calls for."""
-    if not path.exists():
-        raise DataError(_not_found(text, names))
-    if path.is_dir():
-        raw = image_loaders.read_image_folder(path, image_size, grayscale)
-    else:
-        fmt = _file_format(path)
-        nbytes = path.stat().st_size
-        if nbytes == 0:
-            raise DataError(f"{path}: the file is empty; it must hold at least 2 samples.")
-        loaders.check_size(str(path), nbytes)
-        if fmt == ".npy":
-            raw = loaders.read_npy(path)
-        elif fmt == ".npz":
-            raw = loaders.read_npz(path)
-        elif fmt == ".csv":
-            raw = loaders.read_csv(path, label_column)
-        else:
-            raw = image_loaders.read_idx(path)
-    return _finish(raw, path)
 
 
 def _not_found(text: str, names: list[str]) -> str:
     builtins = ", ".join(names) or "none"
-    formats = ", ".join(FORMATS)
+    accepted = ", ".join(FORMATS)
     if os.sep in text or "/" in text or Path(text).suffix:
         return (
             f"{text}: no such file or folder (built-in datasets are {builtins}); "
-            f"accepted file formats are {formats}."
+            f"accepted file formats are {accepted}."
         )
     return (
         f"Unknown dataset '{text}': built-in datasets are {builtins}, and no file or folder has "
-        f"that name; accepted file formats are {formats}."
+        f"that name; accepted file formats are {accepted}."
     )
 
 
-def _finish(raw: loaders.Raw, path: Path) -> Dataset:
+def finish(raw: loaders.Raw, path: Path) -> Dataset:
     """Scale a reader's raw values to [0, 1] and wrap them as a Dataset."""
     n = len(raw.x)
     if n < 2:
@@ -431,6 +446,7 @@ def _finish(raw: loaders.Raw, path: Path) -> Dataset:
         label_names=raw.label_names,
         scaling=scaling,
         source=str(path.resolve()),
+        feature_names=raw.feature_names,
     )
 
 

@@ -31,6 +31,7 @@ from .runtime import (
     session_options,
     sha256_file,
 )
+from .windowing import HOW, WINDOW_METHOD
 
 # Max abs difference allowed between onnxruntime and torch, for outputs within ±1; beyond, it
 # grows with the largest |output| (a relative 1e-4), since float32 itself rounds a logit of 1000
@@ -371,7 +372,11 @@ def _describe(
             "dtype": "float32",
             "range": list(graph.input_range) if bounded else None,
             # Codes and noise are drawn, not scaled: only data inputs carry preprocessing.
-            "preprocessing": {k: common["preprocessing"][k] for k in ("scaling", "range", "clip")}
+            "preprocessing": {
+                k: common["preprocessing"][k]
+                for k in ("scaling", "range", "clip", "series")
+                if k in common["preprocessing"]
+            }
             if bounded
             else None,
             "distribution": None if bounded else graph.input_note or STANDARD_NORMAL,
@@ -410,7 +415,7 @@ def _common(spec: Any, params: Any, run_id: str, data_meta: dict, model: Any) ->
     params_dict = params.model_dump() if hasattr(params, "model_dump") else dict(params or {})
     scaling = (data_meta or {}).get("scaling") or {"method": "none"}
     sample_shape = list((data_meta or {}).get("sample_shape") or getattr(model, "sample_shape", []))
-    return {
+    common = {
         "model": spec.id,
         "run_id": run_id,
         "params": params_dict,
@@ -429,6 +434,24 @@ def _common(spec: Any, params: Any, run_id: str, data_meta: dict, model: Any) ->
             "none: raw; divide: raw / scale; minmax: (raw - min) / (max - min), 0 where max == min",
         },
     }
+    if scaling.get("method") == WINDOW_METHOD:
+        common["preprocessing"]["how"] += (
+            f"; {WINDOW_METHOD}: minmax per channel of each window, with that window's own min "
+            "and max"
+        )
+    for key in ("feature_names", "series"):
+        if (data_meta or {}).get(key) is not None:
+            common["data"][key] = data_meta[key]
+    series = (data_meta or {}).get("series")
+    if series:
+        # How an app cuts its own long series into the windows this model takes; the runtime's
+        # ExportedModel.series_windows does exactly this.
+        common["preprocessing"]["series"] = {
+            **{k: series.get(k) for k in ("window", "stride", "scaling", "channels")},
+            "time_column": series.get("time_column"),
+            "how": HOW,
+        }
+    return common
 
 
 def export_model(

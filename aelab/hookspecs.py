@@ -24,3 +24,10 @@ def register_applications(register: Callable) -> None:
 @hookspec
 def register_datasets(register: Callable) -> None:
     """Register datasets: call ``register(name, loader, description)``; ``loader()`` returns a Dataset."""
+
+
+@hookspec
+def register_readers(register: Callable) -> None:
+    """Register file formats: call ``register(reader)`` once per :class:`aelab.readers.Reader`
+    (its name, a one-line description, the suffixes and/or ``can_read(path)`` check saying what
+    it reads, and ``read(path, options)`` returning a Dataset)."""

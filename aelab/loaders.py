@@ -35,6 +35,7 @@ class Raw:
     labels: np.ndarray | None = None
     label_names: list[str] | None = None
     scaling: dict | None = None  # set when the format fixes it; otherwise chosen from the values
+    feature_names: list[str] | None = None  # a table's column names, when its file has them
 
 
 # -- limits and shared checks ----------------------------------------------------------------
@@ -164,6 +165,12 @@ def _npy_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype]:
 
 def read_npy(path: Path) -> Raw:
     """One array saved with ``numpy.save``; never unpickled."""
+    x, kind = interpret_array(load_npy_array(path), str(path))
+    return Raw(x, kind)
+
+
+def load_npy_array(path: Path) -> np.ndarray:
+    """The numeric array of a .npy file, its header and length checked first; never unpickled."""
     where = str(path)
     with open(path, "rb") as f:
         shape, dtype = _npy_header(f, where)
@@ -179,8 +186,7 @@ def read_npy(path: Path) -> Raw:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError):
         raise DataError(f"{where}: cannot be read as a .npy array; it may be corrupt.") from None
-    x, kind = interpret_array(arr, where)
-    return Raw(x, kind)
+    return arr
 
 
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -303,7 +309,13 @@ def _label_index(header: list[str] | None, label_column: str | None, where: str)
     return next((i for i, h in enumerate(lowered) if h in LABEL_COLUMNS), None)
 
 
-def _csv_numbers(rows: list, cols: list[int], header: list[str] | None, where: str) -> np.ndarray:
+def _csv_numbers(
+    rows: list,
+    cols: list[int],
+    header: list[str] | None,
+    where: str,
+    besides: str | None = "the label column",
+) -> np.ndarray:
     """The numeric cells as float64, or an error naming the first bad row and column."""
     cells = [[row[j] for j in cols] for _, row in rows]
     try:
@@ -317,9 +329,9 @@ def _csv_numbers(rows: list, cols: list[int], header: list[str] | None, where: s
                 problem = (
                     "is empty" if not row[j].strip() else f"has the non-numeric value '{row[j]}'"
                 )
+                rule = f"every value except {besides}" if besides else "every value"
                 raise DataError(
-                    f"{where}: row {line}, column {column} {problem}; every value except the "
-                    "label column must be a number."
+                    f"{where}: row {line}, column {column} {problem}; {rule} must be a number."
                 )
     return np.array([[float(row[j]) for j in cols] for _, row in rows], dtype=np.float64)
 
@@ -379,7 +391,7 @@ def read_csv(path: Path, label_column: str | None = None) -> Raw:
         raise DataError(f"{where}: has only a label column; at least one numeric column is needed.")
     x = _csv_numbers(data, cols, header, where)
     _csv_check_finite(x, data, cols, header, where)
-    raw = Raw(x, "flat")
+    raw = Raw(x, "flat", feature_names=None if header is None else [header[j] for j in cols])
     if label_idx is not None:
         texts = [row[label_idx] for _, row in data]
         raw.labels, raw.label_names = _csv_labels(texts, f"{where} (column '{header[label_idx]}')")

@@ -337,6 +337,13 @@ class Run:
         self.saved_optimizer_state, self.optimizer_error = value, None
 
     @property
+    def series(self) -> dict[str, Any] | None:
+        """How the run's time series was cut into windows (window, stride, scaling, channels,
+        time and label columns), or None when it was not trained on a series; pass it as
+        ``load_data(source, series=run.series)`` to cut new data the same way."""
+        return (self.data_meta or {}).get("series")
+
+    @property
     def final_losses(self) -> dict[str, float]:
         """The last epoch's training losses."""
         return self.history[-1]["losses"] if self.history else {}

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from . import windowing
 from .errors import AelabError
 from .ids import id_problem, show
 from .roles import ROLE_BY_NAME, ROLES
@@ -138,9 +139,12 @@ def apply_scaling(raw: np.ndarray, scaling: dict | None) -> np.ndarray:
                 )
         span = np.where(hi > lo, hi - lo, 1.0)
         out = (x - lo) / span
+    elif method == windowing.WINDOW_METHOD:  # windows of a series, each on its own
+        out = windowing.minmax_each_window(x)
     else:
         raise RuntimeInputError(
-            f"Unknown scaling method '{method}'; expected none, divide or minmax."
+            f"Unknown scaling method '{method}'; expected none, divide, minmax or "
+            f"{windowing.WINDOW_METHOD}."
         )
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
@@ -378,6 +382,45 @@ class ExportedModel:
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((int(n), *self.input_shape(graph)), dtype=np.float32)
         return self._first(graph, z)
+
+    # -- time series (exports of a model trained on windows of a series) ------------------------
+    def series_record(self) -> dict:
+        """How the training series was cut: window, stride, scaling, channels (the manifest's
+        ``preprocessing.series``); a RuntimeInputError when the model was not trained on one."""
+        pre = self.manifest.get("preprocessing") or {}
+        record = pre.get("series") or (
+            self._entry(self.graphs[0])["input"].get("preprocessing") or {}
+        ).get("series")
+        if not isinstance(record, dict):
+            raise RuntimeInputError(
+                "This export was not trained on windows of a time series, so it cannot cut one."
+            )
+        return record
+
+    def series_windows(self, values: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A raw series (T,) or (T, C) cut and scaled exactly as the training series was: model
+        inputs (N, C, window) float32 and the time step each window starts at."""
+        record = self.series_record()
+        try:
+            series = windowing.as_series(values, len(record.get("channels") or []) or None)
+            starts = windowing.window_starts(len(series), record["window"], record["stride"])
+        except ValueError as exc:
+            raise RuntimeInputError(str(exc)) from None
+        raw = windowing.cut_windows(series, starts, record["window"])
+        scaling = (self.manifest.get("preprocessing") or {}).get("scaling")
+        return apply_scaling(raw, scaling), starts
+
+    def reconstruct_series(self, values: Any) -> dict[str, np.ndarray]:
+        """A raw series reconstructed window by window and put back on its time axis (each
+        step the mean of the windows covering it): ``reconstruction`` (T, C) in the series'
+        units, ``error`` (T,) and ``channel_error`` (T, C) squared errors in [0, 1] units
+        averaged over the windows covering each step, ``window_error`` (N,) and ``starts``."""
+        x, starts = self.series_windows(values)
+        series = windowing.as_series(values)
+        raw = windowing.cut_windows(series, starts, x.shape[-1])
+        scaling = (self.manifest.get("preprocessing") or {}).get("scaling") or {}
+        out = windowing.put_back(self.reconstruct(x), x, raw, starts, len(series), scaling)
+        return {**out, "starts": starts}
 
     # -- anomaly detection (the record ``aelab export`` writes for a model that can score) -------
     def anomaly_record(self) -> dict:

@@ -568,7 +568,7 @@ def test_unknown_name_lists_builtins_and_formats(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError) as exc_info:
         load_data("mnist")
-    assert_error(exc_info, "'mnist'", "digits, shapes, swissroll", *FORMATS)
+    assert_error(exc_info, "'mnist'", "digits, sensors, shapes, swissroll, wine", *FORMATS)
     load_error(tmp_path / "missing.csv", "no such file", "digits", ".npz")
 
 
@@ -634,3 +634,43 @@ def test_plugin_datasets_load_through_the_registry(fake_plugin):
     with pytest.raises(DataError) as exc_info:
         load_data("wrongtype")
     assert_error(exc_info, "'wrongtype'", "ndarray")
+
+
+# -- tables with named features --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "first", "classes"),
+    [
+        ("wine", (178, 13), "alcohol", ["class_0", "class_1", "class_2"]),
+        ("breast_cancer", (569, 30), "mean radius", ["malignant", "benign"]),
+    ],
+)
+def test_builtin_tables_keep_their_feature_names(name, shape, first, classes):
+    data = load_data(name)
+    assert data.x.shape == shape and data.kind == "flat" and data.source == f"builtin:{name}"
+    assert len(data.feature_names) == shape[1] and data.feature_names[0] == first
+    assert data.label_names == classes and data.series is None
+    assert data.x.min(axis=0).max() == 0.0 and data.x.max(axis=0).min() == 1.0  # per column
+    raw = np.asarray(data.scaling["max"]) - np.asarray(data.scaling["min"])
+    assert raw.shape == (shape[1],) and (raw > 0).all()
+    part = data.subset([0, 5])
+    assert part.feature_names == data.feature_names and part.feature_names is not data.feature_names
+    assert data.meta()["feature_names"] == data.feature_names
+
+
+def test_feature_names_must_name_every_column():
+    with pytest.raises(DataError) as exc_info:
+        Dataset("t", np.zeros((3, 2)), "flat", feature_names=["a"])
+    assert_error(exc_info, "'t'", "1 feature names", "(3, 2)", "one name per column")
+    with pytest.raises(DataError) as exc_info:
+        Dataset("i", np.zeros((3, 1, 2, 2)), "image", feature_names=["a"])
+    assert_error(exc_info, "'i'", "image data")
+    assert "feature_names" not in load_data("digits").meta()
+
+
+def test_formats_follow_the_registered_readers():
+    from aelab.readers import get_readers
+
+    assert list(FORMATS) == [r.label for r in get_readers().values()]
+    assert FORMATS[0] == ".npy" and len(FORMATS) >= 5 and ".csv" in FORMATS

@@ -272,3 +272,29 @@ def test_unsafe_run_id_cannot_name_the_default_folder(tmp_path):
             data_meta={},
         )
     assert not exports_root().exists()
+
+
+def test_series_settings_travel_in_the_manifest_and_in_every_data_graph(tmp_path):
+    spec = get_models()["conv1d"]
+    model = spec.build({"code_size": 3, "nodes": 4, "layers": 1}, (2, 12), "flat")
+    series = {"window": 12, "stride": 3, "scaling": "global", "channels": ["x", "y"]}
+    scaling = {"method": "minmax", "min": [[0.0], [10.0]], "max": [[1.0], [20.0]]}
+    meta = {"name": "s", "kind": "flat", "sample_shape": [2, 12], "scaling": scaling}
+    plain = export_model(
+        model, spec, model.params, run_id="p", data_meta=meta, out_dir=tmp_path / "p"
+    )
+    assert "series" not in json.loads((plain.folder / "manifest.json").read_text())["preprocessing"]
+    meta = {**meta, "series": {**series, "time_column": "date", "n_steps": 40}}
+    result = export_model(
+        model, spec, model.params, run_id="s", data_meta=meta, out_dir=tmp_path / "s"
+    )
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    record = manifest["preprocessing"]["series"]
+    assert {k: record[k] for k in series} == series and record["time_column"] == "date"
+    assert manifest["data"]["series"]["n_steps"] == 40
+    for entry in manifest["graphs"]:
+        props = {
+            p.key: p.value for p in onnx.load(str(result.folder / entry["file"])).metadata_props
+        }
+        pre = json.loads(props["aelab.preprocessing"])
+        assert (pre or {}).get("series") == (record if entry["input"]["range"] else None)

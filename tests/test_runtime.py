@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from aelab import runtime
+from aelab import runtime, windowing
 from aelab.errors import AelabError
 from aelab.export import export_model
 from aelab.models import GraphSpec
@@ -307,3 +307,83 @@ def test_conditional_decoder_is_not_filled_with_noise(tmp_path):
     z = np.zeros((2, *m.input_shape("decoder")), np.float32)
     z[:, -1] = 1.0  # class 9, zero code: the caller builds the layout the manifest describes
     assert m.run("decoder", z)["output"].shape == (2, 1, 8, 8)
+
+
+# -- time series -------------------------------------------------------------------------------
+
+SERIES = {"window": 16, "stride": 5, "scaling": "window", "channels": ["a", "b"], "n_steps": 90}
+
+
+@pytest.fixture(scope="module")
+def series_export(tmp_path_factory):
+    """An untrained conv1d (seeded) for windows of 2 channels × 16 steps, scaled per window."""
+    spec = get_model("conv1d")
+    torch.manual_seed(0)
+    model = spec.build({"code_size": 4, "nodes": 4}, (2, 16), "flat").eval()
+    meta = {
+        "name": "s.csv",
+        "kind": "flat",
+        "sample_shape": [2, 16],
+        "scaling": {"method": "window_minmax"},
+        "series": SERIES,
+    }
+    folder = tmp_path_factory.mktemp("series") / "export"
+    export_model(model, spec, model.params, run_id="s", data_meta=meta, out_dir=folder)
+    return model, folder
+
+
+def _series(n_steps: int = 90, channels: int = 2) -> np.ndarray:
+    t = np.arange(n_steps)[:, None]
+    return 50 + 20 * np.sin(t / (3.0 + np.arange(channels))) + t  # (T, C), not in [0, 1]
+
+
+def test_series_windows_cut_and_scale_like_training(series_export):
+    _, folder = series_export
+    m = runtime.load(folder, provider="cpu")
+    assert m.series_record()["window"] == 16 and m.series_record()["channels"] == ["a", "b"]
+    values = _series()
+    windows, starts = m.series_windows(values)
+    assert starts.tolist() == [*range(0, 75, 5), 74] and windows.shape == (16, 2, 16)
+    raw, same_starts = windowing.window_series(values, 16, 5)
+    np.testing.assert_array_equal(starts, same_starts)
+    lo, hi = raw.min(axis=2, keepdims=True), raw.max(axis=2, keepdims=True)
+    np.testing.assert_allclose(windows, (raw - lo) / (hi - lo), atol=1e-6)
+    # preprocess=True on raw windows applies the same per-window scaling.
+    np.testing.assert_allclose(m.reconstruct(raw, preprocess=True), m.reconstruct(windows))
+
+
+def test_series_reconstruction_matches_torch_on_the_time_axis(series_export):
+    model, folder = series_export
+    m = runtime.load(folder, provider="cpu")
+    values = _series()
+    out = m.reconstruct_series(values)
+    windows, starts = m.series_windows(values)
+    with torch.inference_mode():
+        want = model.reconstruct(torch.from_numpy(windows)).numpy()
+    raw = windowing.cut_windows(values, starts, 16)
+    lo, hi = raw.min(axis=2, keepdims=True), raw.max(axis=2, keepdims=True)
+    expected = windowing.overlap_average(lo + want * (hi - lo), starts, 90)
+    np.testing.assert_allclose(out["reconstruction"], expected, rtol=1e-4, atol=1e-3)
+    assert out["error"].shape == (90,) and out["window_error"].shape == (16,)
+    np.testing.assert_allclose(out["window_error"], ((want - windows) ** 2).mean(axis=(1, 2)), 1e-4)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (_series(channels=3), "3 channel\\(s\\) but the model was trained on 2"),
+        (_series(10), "window of 16 time steps is longer than the series, which has 10"),
+        (np.array([["a", "b"]] * 20), "must hold numbers"),
+        (np.full((20, 2), np.nan), "NaN"),
+    ],
+)
+def test_bad_series_gets_one_sentence(series_export, values, match):
+    m = runtime.load(series_export[1], provider="cpu")
+    with pytest.raises(runtime.RuntimeInputError, match=match) as exc_info:
+        m.series_windows(values)
+    assert "\n" not in str(exc_info.value) and str(exc_info.value).endswith(".")
+
+
+def test_an_export_of_other_data_cannot_cut_a_series(ae):
+    with pytest.raises(runtime.RuntimeInputError, match="not trained on windows of a time series"):
+        runtime.load(ae[1], provider="cpu").series_windows(_series())
