@@ -261,7 +261,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             config[key] = value
-    data = load_data(data_name, image_size=args.image_size)
+    from .series import options_from_args
+
+    # A series is cut as asked now, or as the resumed run was cut.
+    series = options_from_args(args) or (resume.series if resume is not None else None)
+    data = load_data(data_name, image_size=args.image_size, series=series)
     # The one-class protocol: only the chosen classes (a resumed run keeps the ones it had).
     keep = args.keep_labels or (resume.data_meta.get("kept_labels") if resume else None)
     if keep:
@@ -438,6 +442,9 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
         "protocol of `aelab anomaly`, which takes them as the normal classes",
     )
     s.add_argument("--json", action="store_true", help="print one JSON object per event")
+    from .series import add_series_arguments
+
+    add_series_arguments(s)
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("runs", help="list saved runs")

@@ -352,3 +352,24 @@ def test_head_c_10_reads_a_little_then_closes_the_pipe():
     assert proc.wait(timeout=120) == 141
     assert head == b'[{"id": "a'
     assert err == "", err
+
+
+def test_train_cuts_a_csv_series_into_windows_and_a_resume_keeps_them(tmp_path, capsys):
+    import math
+
+    from aelab.runs import load_run
+
+    rows = ["time,price,volume"]
+    rows += [f"{t},{100 + 10 * math.sin(t / 10):.3f},{50 + t % 7}" for t in range(300)]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    args = ["train", "conv1d", "--data", str(tmp_path / "s.csv"), "--epochs", "1", "--json"]
+    assert main([*args, "--window", "32", "--stride", "4"]) == 0
+    run_id = json.loads(capsys.readouterr().out.splitlines()[-1])["run"]
+    run = load_run(run_id)
+    assert run.series["window"] == 32 and run.series["stride"] == 4
+    assert run.model.sample_shape == (2, 32)  # two channels (time is the axis, not a channel)
+    assert main(["train", "--resume", run_id, "--epochs", "1", "--json"]) == 0
+    capsys.readouterr()
+    assert load_run(run_id).series["window"] == 32
+    assert main([*args, "--window", "999"]) == 1
+    assert "longer than the series" in capsys.readouterr().err
