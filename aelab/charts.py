@@ -36,8 +36,10 @@ def _font(size: int):
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
-    if abs(v) >= 1000 or abs(v) < 0.01:
+    if abs(v) >= 100000 or abs(v) < 0.01:
         return f"{v:.0e}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
     return f"{v:.2g}"
 
 
@@ -230,3 +232,118 @@ def gallery(
         columns=columns,
         max_panels=max_panels,
     )
+
+
+def _time_ticks(n: int, labels: Sequence[str] | None, count: int = 6) -> list[tuple[int, str]]:
+    idx = sorted({int(round(v)) for v in np.linspace(0, n - 1, count)}) if n > 1 else [0]
+    return [(i, str(labels[i]) if labels is not None else str(i)) for i in idx]
+
+
+def series(
+    values: np.ndarray,
+    reconstruction: np.ndarray | None,
+    channels: Sequence[str],
+    error: np.ndarray | None = None,
+    time_labels: Sequence[str] | None = None,
+    threshold: float | None = None,
+    error_title: str = "reconstruction error per time step",
+    marks: np.ndarray | None = None,
+    width: int = 1100,
+) -> np.ndarray:
+    """A long series as people read it: one panel per channel with the original (dark) and the
+    reconstruction (orange) along the time axis, then the error per step, with a threshold line
+    when given and ``marks`` (a boolean per step, e.g. known anomalies) shaded."""
+    from PIL import Image, ImageDraw
+
+    values = np.asarray(values, np.float64)
+    n, c = values.shape
+    panel_h, err_h, legend_h = 130, 150 if error is not None else 0, 26
+    height = legend_h + c * panel_h + err_h + 28
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font, small = _font(13), _font(11)
+    left, right = 70, width - 12
+    x = 8
+    legend = [("original", PALETTE[0])]
+    if reconstruction is not None:
+        legend.append(("reconstruction", PALETTE[1]))
+    if threshold is not None:
+        legend.append(("threshold", (200, 30, 30)))
+    if marks is not None and np.any(marks):
+        legend.append(("known anomalies", (255, 220, 140)))
+    for label, colour in legend:
+        draw.line([(x, 13), (x + 22, 13)], fill=colour, width=3)
+        draw.text((x + 27, 5), label, fill=TEXT, font=font)
+        x += 40 + int(draw.textlength(label, font=font))
+
+    def px(i: float) -> float:
+        return left + (i / max(n - 1, 1)) * (right - left)
+
+    def shade(top: float, bottom: float) -> None:
+        if marks is None:
+            return
+        m = np.asarray(marks, bool)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], m.astype(int), [0]])))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            draw.rectangle([px(a), top, max(px(b - 1), px(a) + 2), bottom], fill=(255, 236, 190))
+
+    def plot(top: float, bottom: float, lines, lo: float, hi: float, title: str) -> None:
+        shade(top, bottom)
+        if hi - lo < 1e-12:
+            lo, hi = lo - 0.5, hi + 0.5
+        for frac in (0.0, 0.5, 1.0):
+            y = bottom - frac * (bottom - top)
+            draw.line([(left, y), (right, y)], fill=GRID)
+            draw.text((4, y - 7), _fmt(lo + frac * (hi - lo)), fill=TEXT, font=small)
+        draw.text((left + 4, top - 16), title, fill=TEXT, font=font)
+        # Long series: one vertex per pixel column (min and max kept), so spikes stay visible.
+        cols = int(right - left)
+        for line, colour, width_ in lines:
+            y = np.asarray(line, np.float64)
+            ok = np.isfinite(y)
+            if not ok.any():
+                continue
+            if n > 2 * cols:
+                bins = np.minimum((np.arange(n) * cols) // n, cols - 1)
+                pts = []
+                for b in range(cols):
+                    seg = y[(bins == b) & ok]
+                    if seg.size:
+                        for v in (seg.min(), seg.max()):
+                            pts.append((left + b, bottom - (v - lo) / (hi - lo) * (bottom - top)))
+            else:
+                pts = [
+                    (px(i), bottom - (v - lo) / (hi - lo) * (bottom - top))
+                    for i, v in enumerate(y)
+                    if np.isfinite(v)
+                ]
+            if len(pts) > 1:
+                draw.line(pts, fill=colour, width=width_)
+
+    for k in range(c):
+        top = legend_h + k * panel_h + 18
+        bottom = legend_h + (k + 1) * panel_h - 6
+        lines = [(values[:, k], PALETTE[0], 1)]
+        if reconstruction is not None:
+            lines.append((np.asarray(reconstruction)[:, k], PALETTE[1], 1))
+        both = np.concatenate([line for line, _, _ in lines])
+        both = both[np.isfinite(both)]
+        plot(top, bottom, lines, float(both.min()), float(both.max()), str(channels[k]))
+    if error is not None:
+        err = np.asarray(error, np.float64)
+        top = legend_h + c * panel_h + 18
+        bottom = top + err_h - 24
+        finite = err[np.isfinite(err)]
+        hi = float(max(finite.max() if finite.size else 1.0, threshold or 0.0)) * 1.05
+        plot(top, bottom, [(err, PALETTE[2], 1)], 0.0, hi or 1.0, error_title)
+        if threshold is not None:
+            y = bottom - threshold / (hi or 1.0) * (bottom - top)
+            draw.line([(left, y), (right, y)], fill=(200, 30, 30), width=2)
+    axis_y = height - 24
+    for i, text in _time_ticks(
+        n, [str(t) for t in time_labels] if time_labels is not None else None
+    ):
+        w = draw.textlength(text, font=small)
+        xpos = min(max(px(i) - w / 2, left - 30), width - w - 2)
+        draw.text((xpos, axis_y), text, fill=TEXT, font=small)
+    return np.asarray(canvas)

@@ -461,3 +461,33 @@ def options_from_args(args: argparse.Namespace) -> SeriesOptions | None:
     if not given and not getattr(args, "series", False):
         return None
     return coerce_options(given)
+
+
+def step_max(
+    window_values: np.ndarray, starts: np.ndarray, window: int, n_steps: int
+) -> np.ndarray:
+    """Per time step, the largest value of the windows covering it (NaN where none does): a
+    window score (an anomaly score, say) put back on the time axis."""
+    out = np.full(n_steps, -np.inf)
+    for value, start in zip(np.asarray(window_values, float), np.asarray(starts), strict=True):
+        seg = out[int(start) : int(start) + window]
+        np.maximum(seg, value, out=seg)
+    out[np.isinf(out)] = np.nan
+    return out
+
+
+def series_picture(model: Any, data: Dataset, error: np.ndarray | None = None, **kwargs: Any):
+    """The whole series along its time axis with the model's reconstruction and, below, the
+    per-step reconstruction error (or ``error``, per step, when given): an (H, W, 3) image."""
+    from . import charts
+
+    rec = reconstruct_series(model, data)
+    labels = [str(t) for t in rec.time]
+    return charts.series(
+        rec.values,
+        rec.reconstruction,
+        rec.channels,
+        rec.error if error is None else error,
+        labels,
+        **kwargs,
+    )

@@ -16,6 +16,7 @@ from .. import inspect as ins
 from ..callbacks import Callback
 from ..errors import AelabError
 from ..runs import Run, list_runs, load_run_by_id
+from ..series import is_series, series_picture
 from ..train import Done, Epoch, Start, Step, StopSignal, Trainer
 from . import widgets
 from .session import LabSession, load_dataset, preview_batch, validated
@@ -78,11 +79,16 @@ def history_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def progress_grid(model: Any, x: np.ndarray, names: list[str] | None = None) -> np.ndarray:
+def progress_grid(
+    model: Any, x: np.ndarray, names: list[str] | None = None, data: Any = None
+) -> np.ndarray:
     """The live picture: reconstructions for an autoencoder, samples for a pure generator
-    (flat data: line charts over the features, named when the data names them)."""
+    (flat data: line charts over the features, named when the data names them; a series:
+    the whole series along its time axis with its reconstruction and the error per step)."""
     caps = getattr(model, "capabilities", frozenset())
     # Pictures draw from generators of their own, never the training's (see inspect.corrupt).
+    if "reconstruct" in caps and is_series(data):
+        return series_picture(model, data)
     if "reconstruct" in caps:
         return ins.reconstruction_grid(model, x, names=names)
     fake = ins.samples(model, len(x))
@@ -155,9 +161,10 @@ class LiveView(Callback):
         preview: Any,
         steps: int,
         names: list[str] | None = None,
+        data: Any = None,
     ):
         self.session = session
-        self.preview, self.names = preview, names
+        self.preview, self.names, self.data = preview, names, data
         self.steps_per_epoch = steps
         self.rows = history_rows(history)
         self.done_epochs = history[-1]["epoch"] if history else 0
@@ -174,7 +181,7 @@ class LiveView(Callback):
             f"{event.device}."
         )
         # None first: the plot then takes its series from the next frame (see loss_frame).
-        grid = progress_grid(trainer.model, self.preview, self.names)
+        grid = progress_grid(trainer.model, self.preview, self.names, self.data)
         self.frame = (status, None, grid, None, trainer.run_id)
         self.last_plot = self.last_grid = time.perf_counter()
 
@@ -190,7 +197,10 @@ class LiveView(Callback):
             return
         grid: Any = gr.skip()
         if now - self.last_grid >= GRID_EVERY_S:
-            grid, self.last_grid = progress_grid(trainer.model, self.preview, self.names), now
+            grid, self.last_grid = (
+                progress_grid(trainer.model, self.preview, self.names, self.data),
+                now,
+            )
         status = status_line(
             event.epoch, self.epochs, event.step, event.samples_per_s, event.losses, self.val
         )
@@ -219,7 +229,7 @@ class LiveView(Callback):
             f"**{verdict}** after {event.epochs_done} epoch(s) · "
             f"{event.samples_per_s:,.0f} samples/s · run `{event.run_id}` saved. {event.message}"
         )
-        grid = progress_grid(event.model, self.preview, self.names)
+        grid = progress_grid(event.model, self.preview, self.names, self.data)
         self.frame = (status, loss_frame(self.rows), grid, _result(event), event.run_id)
 
 
@@ -235,7 +245,8 @@ def train_stream(
     )
     steps_per_epoch = max(1, math.ceil(n_train / min(config.batch_size, max(n_train, 1))))
     names = getattr(data, "feature_names", None)
-    live = LiveView(session, history, preview_batch(data, config), steps_per_epoch, names)
+    preview = preview_batch(data, config)
+    live = LiveView(session, history, preview, steps_per_epoch, names, data)
     stop = StopSignal()
     trainer = Trainer(
         spec,
@@ -343,7 +354,7 @@ def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
     grid = None
     if data is not None:
         names = getattr(data, "feature_names", None)
-        grid = progress_grid(run.model, preview_batch(data, run.config), names)
+        grid = progress_grid(run.model, preview_batch(data, run.config), names, data)
     note = (
         ""
         if data is not None

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ... import inspect as ins
 from ...errors import AelabError
+from ...series import is_series
 from ..apps import PanelParts, serving
 from ..session import LabSession, guarded
 
@@ -102,7 +103,10 @@ def score_data(
         labels += ["reconstruction", "error map"]
     rows.append(data.x[best])
     labels.append("least anomalous")
-    grid = ins.image_grid(rows, labels)
+    if is_series(session.data):
+        grid = _along_time(model, session.require_data(), result, params)
+    else:
+        grid = ins.image_grid(rows, labels)
     caption = (
         f"**{result.n_flagged} of {result.n}** samples flagged: score ({result.score_kind}) at or "
         f"above **{result.threshold:.4g}**, chosen by *{result.threshold_method}*."
@@ -121,6 +125,34 @@ def score_data(
         grid,
         caption,
         result.to_json(),
+    )
+
+
+def _along_time(model: Any, whole: Any, result: Any, params: Any) -> np.ndarray:
+    """A series: every window of it scored, each step given the highest score of the windows
+    covering it, drawn under the series with the threshold line; steps whose label is not
+    normal are shaded."""
+    from ...apps.anomaly import scores
+    from ...series import series_picture, step_max
+
+    info = whole.series
+    per_step = step_max(
+        scores(model, whole.x, whole.labels, result.score_kind),
+        info.starts,
+        info.window,
+        len(info.values),
+    )
+    marks = None
+    if params.normal_labels and info.step_labels is not None:
+        marks = ~np.isin(info.step_labels, params.normal_labels)
+    return series_picture(
+        model,
+        whole,
+        error=per_step,
+        threshold=result.threshold,
+        error_title=f"anomaly score ({result.score_kind}) per time step: the highest of the "
+        "windows covering it",
+        marks=marks,
     )
 
 
