@@ -343,3 +343,23 @@ def test_the_encode_panel_sweeps_code_sizes_against_pca(lab):
     assert "against PCA" in caption and "--sweep 2,4 --epochs 1" in caption
     with pytest.raises(AppError, match="whole numbers separated by commas"):
         c.predict("2, x", 1, api_name="/encode_sweep")
+
+
+def test_loss_terms_of_different_scales_get_their_own_panel_and_fixed_colours():
+    from aelab.ui import curves
+
+    rows = [
+        {"epoch": e, "loss": v, "series": f"{term} · {split}"}
+        for e in (1.0, 2.0)
+        for term, v in (("reconstruction", 30.0 - e), ("kl", 2.0 + e), ("total", 32.0))
+        for split in ("train", "validation")
+    ]
+    main, small = curves.split_terms(rows)
+    assert main == ["reconstruction", "total"] and small == ["kl"]
+    colours = curves.colour_map(rows)
+    # The same term keeps its colour whatever order the rows come in (live or reopened).
+    assert curves.colour_map(rows[:6]) == {k: colours[k] for k in curves.colour_map(rows[:6])}
+    assert colours["kl · train"] != colours["kl · validation"]
+    assert len({colours[f"{t} · train"] for t in ("reconstruction", "kl", "total")}) == 3
+    one_scale = [r for r in rows if not r["series"].startswith("kl")]
+    assert curves.split_terms(one_scale)[1] == []

@@ -188,3 +188,16 @@ def test_a_new_model_clears_the_last_runs_results_and_buttons_say_why(page):
     page.get_by_role("tab", name="Generation").click()
     expect(page.locator("#generate")).to_be_disabled()
     expect(page.locator("#tab-app-sample")).to_contain_text("needs a model that can sample")
+
+
+def test_a_vaes_small_kl_gets_a_panel_of_its_own(page):
+    choose(page, "model", get_model("vae").name)
+    set_epochs(page, 2)
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_contain_text("Finished")
+    small = page.locator("#loss-plot-small")
+    expect(small).to_be_visible()
+    expect(small).to_contain_text("kl")
+    # Switching model takes the run's curves away, the second panel with them.
+    choose(page, "model", get_model("autoencoder").name)
+    expect(small).to_be_hidden()

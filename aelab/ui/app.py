@@ -102,6 +102,18 @@ def build_app() -> gr.Blocks:
                     color_title="loss term",
                     elem_id="loss-plot",
                 )
+                loss_small = gr.LinePlot(
+                    None,
+                    x="epoch",
+                    y="loss",
+                    color="series",
+                    label="Smaller loss terms, on their own scale",
+                    x_title="epoch",
+                    y_title="loss",
+                    color_title="loss term",
+                    elem_id="loss-plot-small",
+                    visible=False,
+                )
                 gr.Markdown(LOSS_CAPTION)
                 metrics_plot = gr.LinePlot(
                     None,
@@ -308,6 +320,15 @@ def build_app() -> gr.Blocks:
         )
         for button in (train_btn, continue_btn):
             button.click(lambda: "", None, [stop_note], api_visibility="private", queue=False)
+        # The second loss panel follows the first (it reads the rows the session holds).
+        loss_plot.change(
+            training.small_terms,
+            [session],
+            [loss_small],
+            api_visibility="private",
+            show_progress="hidden",
+            concurrency_limit=None,
+        )
         # Application buttons follow the tab's model: enabled when it can serve them.
         view_groups = [
             (
@@ -435,6 +456,7 @@ def _forget_run(n_stale: int) -> Any:
             return [gr.skip()] * (6 + n_stale)
         session.model, session.run_id, session.run_dir = None, None, None
         session.history, session.metric_rows, session.export_folder = [], [], None
+        session.loss_rows = []
         status = "Press **Train** to start, or open a saved run in the Runs tab."
         hidden = gr.LinePlot(value=None, visible=False)
         return [status, None, hidden, None, None, "", *[None] * n_stale]

@@ -16,7 +16,10 @@ GRID_CAPTION = (
 LOSS_CAPTION = (
     "*One line per loss term the model reports (reconstruction, penalty or KL, generator and "
     "discriminator), on the training batches (· train) and the held-out data after each epoch "
-    "(· validation). Validation well above train means the model is memorising.*"
+    "(· validation, the paler line of the same colour). Validation well above train means "
+    "the model is memorising. Terms five times smaller than the largest (a KL beside a summed "
+    "reconstruction error, a sparsity penalty) get a second panel on their own scale, so no "
+    "curve is flattened against the axis.*"
 )
 PRIMER = """\
 **The parts.** An *encoder* f maps an input x to a *code* z = f(x) (also called the bottleneck or

@@ -18,7 +18,7 @@ from ..errors import AelabError
 from ..runs import Run, list_runs, load_run_by_id
 from ..series import is_series, series_picture
 from ..train import Done, Epoch, Start, Step, StopSignal, Trainer
-from . import widgets
+from . import curves, widgets
 from .session import LabSession, load_dataset, preview_batch, validated
 
 # The page refreshes at most this often; everything in between is pure training time.
@@ -28,8 +28,8 @@ MAX_PLOT_ROWS = 1500  # points sent per update; more only slows the page and the
 POINTS_PER_EPOCH = 40  # loss-curve points per epoch, whatever the batch count
 
 
-def loss_frame(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
-    """Loss rows as the DataFrame the loss plot draws (one line per series); None when empty."""
+def loss_frame(rows: list[dict[str, Any]]) -> Any:
+    """Loss rows as the update the loss plot draws (one line per series); None when empty."""
     if not rows:
         # Gradio's plot fixes its encodings from the first frame it draws, and an empty frame
         # has no types: the lines would then never appear. Draw nothing until there is data.
@@ -39,14 +39,9 @@ def loss_frame(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
         stride = math.ceil(len(steps) / MAX_PLOT_ROWS)
         keep = {id(r) for r in steps[::stride]}
         rows = [r for r in rows if id(r) in keep or r["series"].endswith("validation")]
-    # Column arrays, not a list of dicts: this runs on every page update while training.
-    return pd.DataFrame(
-        {
-            "epoch": np.fromiter((r["epoch"] for r in rows), np.float64, len(rows)),
-            "loss": np.fromiter((r["loss"] for r in rows), np.float64, len(rows)),
-            "series": [r["series"] for r in rows],
-        }
-    )
+    # The terms at the largest scale, in their fixed colours; the others go to a second panel
+    # (curves.small_panel, drawn from the session's rows whenever this plot changes).
+    return curves.panels(rows)[0]
 
 
 def _terms(losses: dict[str, float]) -> dict[str, float]:
@@ -77,6 +72,11 @@ def history_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         {"epoch": float(h["epoch"]), "loss": v, "series": f"{term} · {split}"}
                     )
     return rows
+
+
+def small_terms(session: LabSession) -> Any:
+    """The second loss panel: terms far smaller than the main ones, on their own scale."""
+    return curves.panels(getattr(session, "loss_rows", None) or [])[1]
 
 
 def progress_grid(
@@ -167,6 +167,7 @@ class LiveView(Callback):
         self.preview, self.names, self.data = preview, names, data
         self.steps_per_epoch = steps
         self.rows = history_rows(history)
+        session.loss_rows = self.rows  # the small-scale loss panel reads them as they grow
         self.done_epochs = history[-1]["epoch"] if history else 0
         self.frame: tuple | None = None  # the newest frame the page has not had yet
         self.last_plot = self.last_grid = 0.0
@@ -362,12 +363,13 @@ def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
             f" Its data ({run.data_meta.get('name')}) is not available here; upload it to continue."
         )
     )
+    rows = session.loss_rows = history_rows(run.history)
     return {
         "model_id": run.spec.id,
         "values": values,
         "config": {k: widgets.display(v) for k, v in run.config.model_dump().items()},
         "dataset": source.removeprefix("builtin:") if source.startswith("builtin:") else None,
-        "loss": loss_frame(history_rows(run.history)),
+        "loss": loss_frame(rows),
         "grid": grid,
         "status": f"**Opened** run `{run.run_id}` ({run.spec.name}, "
         f"{len(run.history)} epochs, {run.status}).{note}",
