@@ -201,3 +201,14 @@ def test_a_vaes_small_kl_gets_a_panel_of_its_own(page):
     # Switching model takes the run's curves away, the second panel with them.
     choose(page, "model", get_model("autoencoder").name)
     expect(small).to_be_hidden()
+
+
+def test_the_live_picture_says_what_it_shows_for_the_model(page):
+    grid = page.locator("#grid")
+    expect(grid).to_contain_text("reconstructions")
+    choose(page, "model", get_model("gan").name)
+    expect(grid).to_contain_text("Real samples (top) and generated ones")
+    expect(page.locator("#grid-caption")).to_contain_text("generator makes")
+    choose(page, "dataset", "sensors")
+    choose(page, "model", get_model("conv1d").name)
+    expect(grid).to_contain_text("along its time axis")

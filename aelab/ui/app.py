@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gradio as gr
@@ -10,7 +11,7 @@ from ..params import TrainConfig
 from ..plugins import get_model, get_models, load_warnings
 from . import apps, exporting, training, views, widgets
 from .session import UPLOAD, LabSession, dataset_choices, guarded, new_session, sentence
-from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER
+from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER, grid_title
 
 # Trainings of different tabs run side by side; gradio's default of one at a time would queue them.
 TRAIN_CONCURRENCY = 8
@@ -128,13 +129,14 @@ def build_app() -> gr.Blocks:
                     visible=False,
                 )
                 grid = gr.Image(
-                    label="Originals, corrupted inputs and reconstructions",
+                    label=grid_title(set(spec0.capabilities), False)[0],
                     format="png",
                     interactive=False,
                     elem_id="grid",
+                    elem_classes=["pixels"],
                     height=260,
                 )
-                gr.Markdown(GRID_CAPTION)
+                grid_caption = gr.Markdown(GRID_CAPTION, elem_id="grid-caption")
                 run_box = gr.Textbox(
                     label="Current run",
                     elem_id="run-id",
@@ -177,6 +179,7 @@ def build_app() -> gr.Blocks:
                             label="A → B through the code space",
                             format="png",
                             interactive=False,
+                            elem_classes=["pixels"],
                             height=120,
                         )
                         interp_caption = gr.Markdown()
@@ -185,13 +188,21 @@ def build_app() -> gr.Blocks:
                             n_samples = gr.Slider(8, 64, value=16, step=8, label="Samples")
                             sample_seed = gr.Number(0, label="Seed", precision=0)
                             sample_btn = gr.Button("Draw samples", elem_id="samples")
-                        sample_img = gr.Image(label="Samples", format="png", interactive=False)
+                        sample_img = gr.Image(
+                            label="Samples",
+                            format="png",
+                            interactive=False,
+                            elem_classes=["pixels"],
+                        )
                         sample_caption = gr.Markdown()
                         gr.Markdown("### Against PCA with the same code size")
                         pca_btn = gr.Button("Compare with PCA", elem_id="pca")
                         pca_caption = gr.Markdown()
                         pca_img = gr.Image(
-                            label="Original · model · PCA", format="png", interactive=False
+                            label="Original · model · PCA",
+                            format="png",
+                            interactive=False,
+                            elem_classes=["pixels"],
                         )
                     # -- 4. export --------------------------------------------------------------------
                     with gr.Tab("4 · Export", elem_id="tab-export"):
@@ -320,6 +331,15 @@ def build_app() -> gr.Blocks:
         )
         for button in (train_btn, continue_btn):
             button.click(lambda: "", None, [stop_note], api_visibility="private", queue=False)
+        # The live picture's title and caption say what it shows for this model and data.
+        for trigger in (model_dd.change, dataset_dd.change):
+            trigger(
+                _grid_title,
+                [model_dd, dataset_dd],
+                [grid, grid_caption],
+                api_visibility="private",
+                show_progress="hidden",
+            )
         # The second loss panel follows the first (it reads the rows the session holds).
         loss_plot.change(
             training.small_terms,
@@ -438,6 +458,31 @@ def build_app() -> gr.Blocks:
         open_btn.click(clear_stale, None, stale, api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=4)
     return demo
+
+
+def _grid_title(model_id: str, dataset: str) -> tuple[Any, Any]:
+    """Label and caption of the live picture for this model and dataset."""
+    from ..plugins import get_datasets
+
+    try:
+        caps = set(get_model(model_id).capabilities)
+    except Exception:  # an unknown id: the dropdown shows the error elsewhere
+        return gr.skip(), gr.skip()
+    series = dataset in get_datasets() and _builtin_is_series(dataset)
+    label, caption = grid_title(caps, series)
+    return gr.Image(label=label), caption
+
+
+@functools.lru_cache(maxsize=32)
+def _builtin_is_series(name: str) -> bool:
+    """Whether a built-in dataset is a series (built-ins are small and generated or bundled)."""
+    from ..data import load_data
+    from ..series import is_series
+
+    try:
+        return is_series(load_data(name))
+    except Exception:  # a broken dataset plugin: training reports it with a sentence
+        return False
 
 
 def _unique(components: Any) -> list[Any]:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import AelabError
+from .texts import CSS
 
 DEFAULT_PORT = 7860
 DEFAULT_MAX_UPLOAD_MB = 200  # uploads larger than this are refused by the server itself
@@ -81,6 +82,7 @@ def serve(args: argparse.Namespace) -> int:
             max_file_size=int(args.max_upload_mb * 1024 * 1024),
             allowed_paths=[str(exports)],  # exported files are offered for download from here
             footer_links=["api", "gradio"],
+            css=CSS,
             show_error=True,
         )
     except OSError as exc:  # a port that is taken: one sentence, not gradio's traceback

@@ -52,3 +52,29 @@ LATENT_HELP = """\
 code of 2 units the plot is the code itself; above that it is a PCA projection (or t-SNE, slower,
 which keeps neighbours together but distorts distances). Similar inputs should land together.
 """
+
+# Tiles of small images (8x8 digits) are scaled up by the browser: keep their pixels sharp.
+CSS = ".pixels img { image-rendering: pixelated; }"
+
+
+def grid_title(capabilities: set[str], series: bool) -> tuple[str, str]:
+    """The live picture's label and caption for a model with these capabilities."""
+    if series:
+        return (
+            "The series along its time axis: original, reconstruction, error per step",
+            "*Each channel of the whole series with the model's reconstruction (windows put back "
+            "on the time axis, overlaps averaged), and below the squared error per time step: "
+            "where the model fails along the series. Refreshes every few seconds while "
+            "training.*",
+        )
+    if "reconstruct" in capabilities:
+        return (
+            "Held-out originals, corrupted inputs (models that add noise) and reconstructions",
+            GRID_CAPTION,
+        )
+    return (
+        "Real samples (top) and generated ones (bottom)",
+        "*Top: held-out real samples. Bottom: samples the generator makes from random codes "
+        "drawn from its prior; they should look like the top row and differ from each other. "
+        "Refreshes every few seconds while training.*",
+    )
