@@ -468,21 +468,23 @@ def _grid_title(model_id: str, dataset: str) -> tuple[Any, Any]:
         caps = set(get_model(model_id).capabilities)
     except Exception:  # an unknown id: the dropdown shows the error elsewhere
         return gr.skip(), gr.skip()
-    series = dataset in get_datasets() and _builtin_is_series(dataset)
-    label, caption = grid_title(caps, series)
-    return gr.Image(label=label), caption
+    kind = _builtin_kind(dataset) if dataset in get_datasets() else "image"
+    label, caption = grid_title(caps, kind == "series")
+    # Charts of flat data and series are taller than a strip of tiles: give them room to read.
+    return gr.Image(label=label, height=260 if kind == "image" else 560), caption
 
 
 @functools.lru_cache(maxsize=32)
-def _builtin_is_series(name: str) -> bool:
-    """Whether a built-in dataset is a series (built-ins are small and generated or bundled)."""
+def _builtin_kind(name: str) -> str:
+    """ "image", "flat" or "series" for a built-in dataset (they are small: bundled or made)."""
     from ..data import load_data
     from ..series import is_series
 
     try:
-        return is_series(load_data(name))
+        data = load_data(name)
     except Exception:  # a broken dataset plugin: training reports it with a sentence
-        return False
+        return "image"
+    return "series" if is_series(data) else data.kind
 
 
 def _unique(components: Any) -> list[Any]:
