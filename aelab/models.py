@@ -233,6 +233,23 @@ class Model(nn.Module):
         """Optimizers by name, in the order their training steps run."""
         return {"model": make_optimizer(config, self.parameters())}
 
+    def learning_rates(self, config: TrainConfig) -> dict[str, float]:
+        """The learning rate each optimizer trains at under ``config``, by optimizer name: what
+        the lab and the CLI should show. Read from ``configure_optimizers``, so a model that sets
+        its own rates (a GAN's two) reports those, not the training setting it ignores."""
+        try:
+            optimizers = self.configure_optimizers(config)
+        except (ValueError, RuntimeError):  # no trainable parameters: nothing is stepped
+            return {name: config.lr for name in self.steps}
+        rates: dict[str, float] = {}
+        for name, opt in optimizers.items():
+            lrs = [float(group["lr"]) for group in opt.param_groups]
+            if len(set(lrs)) == 1:
+                rates[name] = lrs[0]
+            else:
+                rates.update({f"{name} (group {i})": lr for i, lr in enumerate(lrs)})
+        return rates
+
     def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
         """Loss terms for one optimizer on a batch (``batch["x"]``, plus the fields named in
         ``batch_fields``); key ``loss`` is what gets minimised, other tensors are its named
@@ -287,6 +304,18 @@ class Model(nn.Module):
                 )
             )
         return out
+
+
+def describe_learning_rates(rates: dict[str, float], shared: float | None = None) -> str:
+    """``learning rate 0.001`` for one optimizer, ``learning rates: discriminator 0.001,
+    generator 0.001`` for several; noting it when none is the training setting ``shared``."""
+    if len(rates) == 1:
+        text = f"learning rate {next(iter(rates.values())):g}"
+    else:
+        text = "learning rates: " + ", ".join(f"{n} {lr:g}" for n, lr in rates.items())
+    if shared is not None and rates and shared not in rates.values():
+        text += f" (the model's own; the training setting {shared:g} is not used)"
+    return text
 
 
 def build_seeded(

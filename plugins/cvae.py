@@ -20,8 +20,10 @@ the encoder models q(z | x, y) and the decoder p(x | z, y). The loss is the cond
   L = reconstruction(x, x̂) + β · KL(q(z|x, y) ‖ N(0, I)),   x̂ = g(z, y),  z = μ + σ ⊙ ε
 
 Because the label is supplied, the code no longer has to store the class and is free to capture
-style (slant, thickness, position). Training needs labelled data; the trainer passes each batch's
-labels to models that list `"y"` in their `batch_fields`.
+style (slant, thickness, position). With the class given, the ELBO gains little from the code,
+which then tends to collapse to nothing (every sample of a class alike); free bits (λ = 0.25 nats
+per unit by default, see the VAE) keep the style in it. Training needs labelled data; the trainer
+passes each batch's labels to models that list `"y"` in their `batch_fields`.
 
 **Sampling.** Choose a class, draw z ~ N(0, I) and decode [z, one-hot(y)]: new examples of that
 class on demand. The exported decoder takes that concatenated code (latent first, one-hot last).
@@ -41,6 +43,17 @@ class CVAEParams(VAEParams):
         title="Classes",
         description="Number of label values the model is conditioned on (labels 0 … n−1); "
         "must cover every label in the data.",
+    )
+    free_bits: float = Field(
+        0.25,
+        ge=0.0,
+        le=10.0,
+        title="Free bits λ (nats per unit)",
+        description="While training, each latent unit's KL (averaged over the batch) counts as "
+        "at least λ nats, so the code keeps the style (slant, thickness) instead of collapsing "
+        "to nothing, with every sample of a class alike. The label already carries the class, "
+        "so a small λ suffices: 0.25 keeps style and class fidelity within 10 epochs on digits, "
+        "where 1 would trade class fidelity for style. 0 turns it off (the plain ELBO).",
     )
 
 
@@ -69,6 +82,10 @@ class CVAE(VAE):
 
     def _with_label(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.cat([x.reshape(x.shape[0], -1), self.one_hot(y)], dim=1)
+
+    def posterior(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x, y) for a labelled batch."""
+        return self.encode_stats(self._with_label(batch["x"], batch["y"]))
 
     def encode_labeled(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The mean code of x given its label."""

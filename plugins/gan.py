@@ -16,7 +16,7 @@ from aelab.losses import discriminator_loss, generator_loss
 from aelab.models import METRICS, GraphSpec, Model, ModelSpec, _Verb, make_optimizer
 from aelab.params import Params, TrainConfig
 
-HELP = """\
+GAME = """\
 **How it works.** Two networks play a game. The generator G turns noise z ~ N(0, I) into a
 sample G(z); the discriminator D outputs a logit saying how real its input looks. Each training
 step first updates D, then G:
@@ -26,22 +26,45 @@ step first updates D, then G:
 
 The non-saturating form gives G strong gradients early on, when D easily spots fakes (the
 original min-max form −log(1 − D(G(z))) would vanish there). Stabilisers: label smoothing keeps
-D from becoming over-confident, D and G get their own learning rates, and optional instance noise
-blurs the boundary between real and fake. With a tanh output the data is mapped to [−1, 1] for
-D (and samples back to [0, 1]); a sigmoid output works in [0, 1] directly.
+D from becoming over-confident, D and G get their own learning rates (the training learning rate
+is not used), and optional instance noise blurs the boundary between real and fake. With a tanh
+output the data is mapped to [−1, 1] for D (and samples back to [0, 1]); a sigmoid output works
+in [0, 1] directly.
+"""
 
-**Variants.** `gan` uses fully connected networks (any data), with batch normalisation in G;
-`dcgan` follows the DCGAN recipe for images: G upsamples (nearest-neighbour + convolution, or
-transposed convolution) with batch normalisation and ReLU, D uses strided convolutions with batch
-normalisation and leaky ReLU, no pooling; both use Adam with β₁ = 0.5.
-
-**GAN vs VAE.** A GAN has no encoder and no likelihood: it cannot reconstruct an input, but its
-samples are usually sharper than a VAE's. Training is a balance that can oscillate or collapse to a
-few modes (mode collapse); watch both losses and the samples.
+WATCH = """
+**What it gives.** New samples only: G maps noise to data and nothing maps data back to noise,
+and there is no likelihood to score an input; its samples are usually sharper than a VAE's.
+Training is a balance that can oscillate or settle on a few outputs (mode collapse: samples
+nearly identical); watch both losses and the samples. The lab warns when the samples' spread
+falls far below the data's; then train longer, lower D's learning rate or raise G's.
 
 **Good for.** Generating realistic new samples, data augmentation, and the study of adversarial
 training.
 """
+
+HELP = (
+    GAME
+    + """
+**This model.** Fully connected networks, so any data (flat or images): G is a stack of dense
+layers with batch normalisation and ReLU, D one with leaky ReLU. Defaults: both networks learn at
+1e-3 with Adam β₁ = 0 (no momentum). On digits the DCGAN rates (2e-4, β₁ = 0.5) leave this model
+with noisy samples, near half of them one digit, after the default 10 epochs; these defaults give
+samples as varied as the data in the same time (benchmarks/results/collapse.md).
+"""
+    + WATCH
+)
+
+DCGAN_HELP = (
+    GAME
+    + """
+**This model.** The DCGAN recipe for images: G maps z to a small feature map and upsamples it
+(nearest-neighbour + convolution, or transposed convolution) with batch normalisation and ReLU;
+D uses strided convolutions with batch normalisation and leaky ReLU, no pooling; both networks
+learn at 2e-4 with Adam β₁ = 0.5.
+"""
+    + WATCH
+)
 
 
 class GANParams(Params):
@@ -68,28 +91,46 @@ class GANParams(Params):
         description="Standard deviation of Gaussian noise added to every input of the "
         "discriminator (real and generated) during training; softens an over-confident D.",
     )
+    layers: int = Field(
+        2,
+        ge=0,
+        le=8,
+        title="Hidden layers",
+        description="Hidden layers of the generator between the noise and the output; the "
+        "discriminator has as many between the data and its logit. 0 makes both a single layer.",
+    )
+    nodes: int | list[int] = Field(
+        128,
+        title="Nodes per layer",
+        description="Units in each hidden layer: one number for every layer, or a list with one "
+        "width per layer from the generator's noise side (for example [64, 256]); the "
+        "discriminator uses the same widths in reverse, from the data side.",
+    )
     lr_generator: float = Field(
-        2e-4,
+        1e-3,
         gt=0.0,
         le=1.0,
         title="Generator learning rate",
-        description="Step size of the generator's optimizer.",
+        description="Step size of the generator's optimizer (a GAN ignores the training learning "
+        "rate). Too low and G barely moves from its first, near-constant output (mode "
+        "collapse); 1e-3 gives varied digits within 10 epochs.",
     )
     lr_discriminator: float = Field(
-        2e-4,
+        1e-3,
         gt=0.0,
         le=1.0,
         title="Discriminator learning rate",
-        description="Step size of the discriminator's optimizer; set it apart from the generator's "
-        "to keep the two balanced.",
+        description="Step size of the discriminator's optimizer (a GAN ignores the training "
+        "learning rate); lower it when D wins too easily and G's samples stop improving.",
     )
     beta1: float = Field(
-        0.5,
+        0.0,
         ge=0.0,
         lt=1.0,
         title="Adam β₁",
-        description="Momentum of Adam/AdamW for both networks; the DCGAN recipe uses 0.5 "
-        "instead of 0.9, which damps the oscillations of the two-player game.",
+        description="Momentum of Adam/AdamW for both networks. Momentum makes the two-player "
+        "game oscillate: 0 (none) trains this GAN fastest and most stably on digits; the DCGAN "
+        "recipe uses 0.5, Adam's own default is 0.9.",
     )
     label_smoothing: float = Field(
         0.1,
@@ -121,6 +162,30 @@ class DCGANParams(GANParams):
         32,
         title="Channels per stage",
         description="Feature maps per stage, from the image side: one number or one per stage.",
+    )
+    lr_generator: float = Field(
+        2e-4,
+        gt=0.0,
+        le=1.0,
+        title="Generator learning rate",
+        description="Step size of the generator's optimizer (a GAN ignores the training learning "
+        "rate); 2e-4 is the DCGAN recipe's.",
+    )
+    lr_discriminator: float = Field(
+        2e-4,
+        gt=0.0,
+        le=1.0,
+        title="Discriminator learning rate",
+        description="Step size of the discriminator's optimizer (a GAN ignores the training "
+        "learning rate); 2e-4 is the DCGAN recipe's.",
+    )
+    beta1: float = Field(
+        0.5,
+        ge=0.0,
+        lt=1.0,
+        title="Adam β₁",
+        description="Momentum of Adam/AdamW for both networks; the DCGAN recipe uses 0.5 "
+        "instead of 0.9, which damps the oscillations of the two-player game.",
     )
     upsampling: Literal["nearest", "transpose"] = Field(
         "nearest",
@@ -261,7 +326,7 @@ DCGAN_SPEC = ModelSpec(
     params=DCGANParams,
     factory=DCGAN,
     accepts=("image",),
-    help=HELP,
+    help=DCGAN_HELP,
 )
 
 

@@ -31,14 +31,23 @@ reported on held-out data (higher is better).
 
 **β (β-VAE).** β = 1 is the plain VAE. β > 1 weighs the prior more: smoother, more disentangled
 codes at the cost of blurrier reconstructions; β < 1 reconstructs better with a less regular code.
-If the KL term falls to zero the code carries no information (posterior collapse). A **KL
-warm-up** ramps β from 0 over the first steps (KL annealing): the decoder first learns to use the
-code, and the code keeps more information once the prior's pull arrives.
+If the KL term falls to zero the code carries no information and every input decodes to the
+same blur (posterior collapse; the lab warns below 1 nat). **Free bits** (on by default, λ = 1
+nat per unit) count each unit's KL as at least λ while training, so the prior gains nothing by
+shutting a unit off; every posterior also starts narrow (σ ≈ 0.14), so the decoder sees
+informative codes from the first step. Together they keep the default VAE on digits from
+collapsing within the default 10 epochs. A **KL warm-up** ramps β from 0 over the first steps
+(KL annealing) instead. The reported KL and ELBO are always the true ones.
 
 **Good for.** Generating new data (decode z ~ N(0, I)), smooth interpolation between inputs
 (`interpolate(x1, x2, steps)`), a well-organised latent space for exploration, and anomaly scores.
 Reconstructions are typically blurrier than a GAN's samples are sharp.
 """
+
+
+# log σ² of every posterior before training; None keeps torch's default initialisation (what
+# the VAE had before, which benchmarks/bench_collapse.py compares against).
+INITIAL_LOGVAR: float | None = -4.0
 
 
 class VAEParams(Params):
@@ -74,6 +83,17 @@ class VAEParams(Params):
         "(batches), so the decoder learns to use the code before the KL term pulls it to the "
         "prior; against posterior collapse. 0 turns it off.",
     )
+    free_bits: float = Field(
+        1.0,
+        ge=0.0,
+        le=10.0,
+        title="Free bits λ (nats per unit)",
+        description="While training, each latent unit's KL (averaged over the batch) counts as "
+        "at least λ nats, so the prior gains nothing by shutting a unit below λ and the code "
+        "keeps information: against posterior collapse, where every input decodes to the same "
+        "blur. 1 keeps the default VAE on digits from collapsing within 10 epochs; the reported "
+        "KL and ELBO stay the true ones. 0 turns it off (the plain ELBO).",
+    )
 
 
 class _Stats(nn.Module):
@@ -102,6 +122,12 @@ class VAE(Model):
         hidden = widths[-1] if widths else self.n_in + c
         self.mean = nn.Linear(hidden, params.code_size)
         self.logvar = nn.Linear(hidden, params.code_size)
+        # Every posterior starts narrow (σ = e⁻² ≈ 0.14), so the decoder gets informative codes
+        # from the first step; with σ = 1 it first sees noise, learns to ignore z and the code
+        # collapses before it is ever used (measured: benchmarks/results/collapse.md).
+        if INITIAL_LOGVAR is not None:
+            nn.init.zeros_(self.logvar.weight)
+            nn.init.constant_(self.logvar.bias, INITIAL_LOGVAR)
         self.decoder = mlp([params.code_size + c, *reversed(widths), self.n_in], nn.ReLU)
 
     @staticmethod
@@ -113,6 +139,10 @@ class VAE(Model):
         """Mean and log-variance of q(z|x) (x already carries the one-hot label when conditional)."""
         h = self.body(x.reshape(x.shape[0], -1))
         return self.mean(h), self.logvar(h)
+
+    def posterior(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x) for a batch (what the collapse diagnostics read)."""
+        return self.encode_stats(batch["x"])
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The mean code: deterministic, what reconstruct and export use."""
@@ -149,8 +179,22 @@ class VAE(Model):
         else:
             rec = (torch.sigmoid(logits) - x).pow(2)
         recon = rec.flatten(1).sum(1).mean()
-        kl = kl_to_standard_normal(mean, logvar).mean()
-        return {"reconstruction": recon, "kl": kl, "loss": recon + self.kl_weight() * kl}
+        # Per sample and unit, (batch, code_size): the formula summed over a singleton axis.
+        kl_units = kl_to_standard_normal(mean.unsqueeze(1), logvar.unsqueeze(1))
+        kl = kl_units.sum(1).mean()
+        return {
+            "reconstruction": recon,
+            "kl": kl,
+            "loss": recon + self.kl_weight() * self.kl_penalty(kl_units),
+        }
+
+    def kl_penalty(self, kl_units: torch.Tensor) -> torch.Tensor:
+        """The KL term as trained: with free bits, each unit's batch-mean KL counts as at least
+        λ nats while training (Kingma et al. 2016); the true KL when evaluating."""
+        lam = self.params.free_bits
+        if not self.training or lam <= 0:
+            return kl_units.sum(1).mean()
+        return kl_units.mean(0).clamp(min=lam).sum()
 
     def kl_weight(self) -> float:
         """β, ramped up over the warm-up steps while training (β itself when evaluating)."""

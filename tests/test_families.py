@@ -229,7 +229,10 @@ def test_vae_elbo_kl_and_prior_samples(digits, feature_net, record_property):
 
 
 def test_vae_kl_warmup_ramps_beta_and_keeps_more_in_the_code(digits, record_property):
-    model = get_model("vae").build({"beta": 2.0, "kl_warmup_steps": 10}, (1, 8, 8), "image")
+    # Free bits off: this test is about the warm-up alone (free bits change the trained KL term).
+    model = get_model("vae").build(
+        {"beta": 2.0, "kl_warmup_steps": 10, "free_bits": 0.0}, (1, 8, 8), "image"
+    )
     model.train()
     weights = []
     for step in (0, 4, 9, 10, 500):
@@ -243,8 +246,11 @@ def test_vae_kl_warmup_ramps_beta_and_keeps_more_in_the_code(digits, record_prop
     assert model.kl_weight() == 2.0  # validation reports the objective itself
 
     data = digits[0]
-    _, plain = fit("vae", {}, data, epochs=15, lr=5e-3)
-    _, warm = fit("vae", {"kl_warmup_steps": 200}, data, epochs=15, lr=5e-3)
+    # β = 2 and free bits off: there the plain VAE's code collapses (KL ~0.06 nats); at β = 1
+    # the narrow initial posteriors already keep it from collapsing, warm-up or not.
+    plain_params = {"beta": 2.0, "free_bits": 0.0}
+    _, plain = fit("vae", plain_params, data, epochs=15, lr=5e-3)
+    _, warm = fit("vae", {**plain_params, "kl_warmup_steps": 200}, data, epochs=15, lr=5e-3)
     record_property("kl_plain", plain.val_losses["kl"])
     record_property("kl_warmup", warm.val_losses["kl"])
     assert warm.val_losses["kl"] > 1.2 * plain.val_losses["kl"]
