@@ -20,9 +20,10 @@ HELP = """\
 that looks at *codes*: it learns to tell codes drawn from the prior p(z) = N(0, I) from codes the
 encoder produced. Each batch takes three steps:
 
-  1. reconstruction:  L_R = ‖x − g(f(x))‖²  (or BCE), updating encoder and decoder;
-  2. discriminator:   L_D = −log D(z_prior) − log(1 − D(f(x))), updating D;
-  3. generator:       L_G = −w · log D(f(x)), updating the encoder to fool D.
+  1. reconstruction:  L_R = BCE(x, g(f(x)))  (or ‖x − g(f(x))‖² with mse), updating encoder
+     and decoder at the training learning rate;
+  2. discriminator:   L_D = −log D(z_prior) − log(1 − D(f(x))), updating D at its own rate;
+  3. generator:       L_G = −w · log D(f(x)), updating the encoder to fool D, at its own rate.
 
 At equilibrium the encoder's codes are distributed like the prior, with no holes, so decoding
 z ~ N(0, I) gives data-like samples — like a VAE, but the prior is imposed adversarially rather
