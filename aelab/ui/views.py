@@ -23,9 +23,12 @@ def architecture(
     spec, p, c = validated(model_id, params, config)
     data = load_dataset(None, dataset, upload)
     model = spec.build(p, data.sample_shape, data.kind)
+    from ..models import describe_learning_rates
+
+    rates = describe_learning_rates(model.learning_rates(c), c.lr)
     plan = (
         f"**Training:** {c.epochs} epoch(s) in batches of {c.batch_size}, {c.optimizer} at "
-        f"learning rate {c.lr:g}, seed {c.seed}, {c.val_fraction:.0%} held out for validation."
+        f"{rates}, seed {c.seed}, {c.val_fraction:.0%} held out for validation."
     )
     return dataset_summary(data), ins.architecture(model).markdown() + "\n\n" + plan
 
