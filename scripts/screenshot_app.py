@@ -4,7 +4,9 @@
 
 Each application's recipe is ``scripts/shots/<app>.py``: ``MODEL`` (a model id), ``PARAMS``
 (hyperparameters typed into the lab, by field), ``EPOCHS`` and ``drive(page, panel, expect)``,
-which fills the tab's controls, presses its button and waits for the result.
+which fills the tab's controls, presses its button and waits for the result; optionally
+``DATASET`` (a built-in other than digits) and ``APP`` (the tab, when the recipe's name is not an
+application id).
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ def main() -> int:
             page.goto(lab.url)
             arch = page.locator("#architecture")
             expect(arch).to_contain_text("parameters", timeout=60_000)
+            if getattr(shot, "DATASET", None):
+                page.locator("#dataset input").click()
+                page.get_by_role("option", name=shot.DATASET, exact=True).click()
             page.locator("#model input").click()
             page.get_by_role("option", name=get_model(shot.MODEL).name, exact=True).click()
             expect(page.locator(f"#{shot.MODEL}-code_size")).to_be_visible()
@@ -74,8 +79,9 @@ def main() -> int:
             page.get_by_text("Training settings").click()
             page.locator("#train").click()
             expect(page.locator("#status")).to_contain_text("Finished", timeout=900_000)
-            page.locator(f"#tab-app-{args.app}-button").click()
-            panel = page.locator(f"#tab-app-{args.app}")
+            app = getattr(shot, "APP", args.app)  # a recipe may shoot another app's tab
+            page.locator(f"#tab-app-{app}-button").click()
+            panel = page.locator(f"#tab-app-{app}")
             shot.drive(page, panel, expect)
             panel.screenshot(path=out)
             browser.close()

@@ -174,7 +174,9 @@ def test_continue_takes_ids_never_paths(lab):
 @pytest.mark.parametrize("model_id", sorted(get_models()))
 def test_every_registered_model_trains_and_exports_from_the_lab(lab, model_id):
     c = client(lab)
-    result = c.predict(model_id, "digits", None, {}, {"epochs": 1, "seed": 0}, api_name="/train")[3]
+    # Each on data of a kind it accepts: a sequence model on the built-in sensor series.
+    data = "digits" if "image" in get_model(model_id).accepts else "sensors"
+    result = c.predict(model_id, data, None, {}, {"epochs": 1, "seed": 0}, api_name="/train")[3]
     assert result["status"] == "completed", result["message"]
     assert result["run_id"].startswith(f"{model_id}-")
     if "sample" in get_model(model_id).capabilities:
@@ -363,3 +365,17 @@ def test_loss_terms_of_different_scales_get_their_own_panel_and_fixed_colours():
     assert len({colours[f"{t} · train"] for t in ("reconstruction", "kl", "total")}) == 3
     one_scale = [r for r in rows if not r["series"].startswith("kl")]
     assert curves.split_terms(one_scale)[1] == []
+
+
+def test_the_page_warns_of_a_collapsed_vae_and_shows_a_gans_own_rates(lab):
+    c = client(lab)
+    params = {"code_size": 4, "free_bits": 0.0, "beta": 50.0}
+    status, *_ = c.predict("vae", "digits", None, params, {"epochs": 2}, api_name="/train")
+    assert "Posterior collapse" in status
+    status, *_ = train(c, "autoencoder", epochs=1)
+    assert "collapse" not in status
+    from aelab.ui.views import architecture
+
+    _data, arch = architecture("gan", "digits", None, {}, {"lr": 0.01})
+    assert "learning rates: discriminator 0.001, generator 0.001" in arch
+    assert "the training setting 0.01 is not used" in arch
