@@ -193,10 +193,15 @@ def build(spec: Any, session: gr.State) -> PanelParts:
             label="ROC curve (with labels)",
             elem_id="anomaly-roc",
         )
+    # No label drawn over the picture: it carries its own row titles (or, for a series, its
+    # legend), which the label would cover.
     grid = gr.Image(
-        label="Most anomalous (with reconstruction and error map) and least anomalous",
+        label="Most anomalous samples (with reconstruction and error map) and least anomalous; "
+        "for a series, the scores along its time axis",
+        show_label=False,
         format="png",
         interactive=False,
+        elem_classes=["pixels"],
     )
     result = gr.JSON(label="result", visible=False)
     button.click(
