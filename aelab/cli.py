@@ -229,6 +229,7 @@ def _parse_options(spec: Any, pairs: list[list[str]]) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     from .callbacks import ConsoleProgress, JsonLines
     from .data import keep_labels, load_data
+    from .errors import DataError
     from .plugins import get_model, get_models
     from .runs import load_run
     from .train import Trainer
@@ -265,11 +266,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # A series is cut as asked now, or as the resumed run was cut.
     series = options_from_args(args) or (resume.series if resume is not None else None)
-    data = load_data(data_name, image_size=args.image_size, series=series)
+    try:
+        data = load_data(data_name, image_size=args.image_size, series=series)
+    except DataError as first:  # a series run resumed on data that is no series
+        if resume is None or not args.data or series is None or options_from_args(args):
+            raise
+        try:
+            data = load_data(data_name, image_size=args.image_size)  # to say how it differs
+        except AelabError:
+            raise first from None
     # The one-class protocol: only the chosen classes (a resumed run keeps the ones it had).
     keep = args.keep_labels or (resume.data_meta.get("kept_labels") if resume else None)
     if keep:
         data = keep_labels(data, keep)
+    if resume is not None:  # never continue a run on data of another kind or shape
+        from .ui.uploads import data_mismatch
+
+        problem = data_mismatch(resume.data_meta, data.meta())
+        if problem:
+            raise AelabError(problem)
     trainer = Trainer(spec, params, data, config, resume=resume)
     trainer.prepare()
     if not trainer.strategy.is_main:  # under torchrun, rank 0 alone prints and saves
@@ -277,10 +292,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     trainer.callbacks.append(JsonLines() if args.json else ConsoleProgress(data_name=data.name))
     done = trainer.fit()
+    warnings = _collapse_warnings(done, data, trainer.config)
     if args.json:
         print(
             json.dumps(
                 {
+                    "warnings": [{"code": w.code, "message": w.message} for w in warnings],
                     "run": done.run_id,
                     "run_dir": done.run_dir,
                     "status": done.status,
@@ -302,10 +319,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         if metrics:
             print(f"Metrics:      {_fmt_losses(metrics)}")
         print(f"Run saved in {done.run_dir}")
+        for w in warnings:
+            print(f"warning: {w.message}", file=sys.stderr)
     if done.status == "diverged":
         print(f"error: {done.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _collapse_warnings(done: Any, data: Any, config: Any) -> list[Any]:
+    """Posterior or mode collapse of a finished training, checked on its held-out data."""
+    from .diagnostics import diagnose
+
+    if done.model is None or done.status == "diverged":
+        return []
+    held_out = data.split(config.val_fraction, config.seed)[1] if config.val_fraction else data
+    return diagnose(done.model, held_out)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -195,6 +195,8 @@ class Dataset:
             **({} if self.kept_labels is None else {"kept_labels": list(self.kept_labels)}),
             **({} if self.feature_names is None else {"feature_names": list(self.feature_names)}),
             **({} if self.series is None else {"series": self.series.meta()}),
+            # An upload in the lab: the user's name for it, its SHA-256 and the server's files.
+            **({"upload": copy.deepcopy(up)} if (up := getattr(self, "upload", None)) else {}),
         }
 
 

@@ -257,3 +257,18 @@ def test_a_run_saved_before_free_bits_still_loads(digits, tmp_path):
     assert run.params.free_bits == get_model("vae").params.model_fields["free_bits"].default
     x = torch.as_tensor(data.x[:4])
     torch.testing.assert_close(run.model.reconstruct(x), done.model.eval().reconstruct(x))
+
+
+def test_the_cli_warns_of_a_collapse_and_stays_quiet_otherwise(capsys):
+    import json
+
+    from aelab.cli import main
+
+    args = ["train", "vae", "--epochs", "2", "-o", "free_bits", "0", "-o", "beta", "50"]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert "posterior_collapse" in [w["code"] for w in summary["warnings"]]
+    assert main(args) == 0
+    assert "warning:" in capsys.readouterr().err
+    assert main(["train", "autoencoder", "--epochs", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["warnings"] == []

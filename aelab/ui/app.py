@@ -9,8 +9,21 @@ import gradio as gr
 
 from ..params import TrainConfig
 from ..plugins import get_model, get_models, load_warnings
+from ..series import DEFAULT_WINDOW
 from . import apps, exporting, training, views, widgets
-from .session import UPLOAD, LabSession, dataset_choices, guarded, new_session, sentence
+from .session import (
+    UPLOAD,
+    DataUpload,
+    LabSession,
+    close_session,
+    dataset_choices,
+    dataset_summary,
+    guarded,
+    load_dataset,
+    new_session,
+    sentence,
+    series_options,
+)
 from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER, grid_title
 
 # Trainings of different tabs run side by side; gradio's default of one at a time would queue them.
@@ -26,7 +39,7 @@ def build_app() -> gr.Blocks:
     datasets = dataset_choices()
 
     with gr.Blocks(title="aelab", analytics_enabled=False) as demo:
-        session = gr.State(new_session())
+        session = gr.State(new_session(), delete_callback=close_session)
         gr.Markdown(INTRO)
         # A plugin refused at load (a taken id, an incomplete schema) is said here, not hidden.
         plugin_notes = load_warnings()
@@ -58,11 +71,39 @@ def build_app() -> gr.Blocks:
                     elem_id="dataset",
                     info=f"A built-in dataset, or '{UPLOAD}' to use the file below.",
                 )
-                upload = gr.File(
-                    label="Upload data (.npy, .npz, .csv, MNIST IDX); values are scaled to [0, 1]",
+                upload = DataUpload(
+                    label="Upload data: one .npy, .npz, .csv or MNIST IDX file, several images, "
+                    "or a .zip of images (class sub-folders become labels); values are scaled "
+                    "to [0, 1]",
                     height=160,
                     elem_id="upload",
                 )
+                with gr.Row(equal_height=True):
+                    series_cb = gr.Checkbox(
+                        False,
+                        label="Time series",
+                        info="Rows of the CSV (or .npy) are time steps, cut into windows.",
+                        elem_id="series",
+                        scale=2,
+                    )
+                    window_nb = gr.Number(
+                        DEFAULT_WINDOW,
+                        label="Window (steps)",
+                        precision=0,
+                        minimum=2,
+                        elem_id="series-window",
+                        visible=False,
+                        scale=1,
+                    )
+                    stride_nb = gr.Number(
+                        None,
+                        label="Stride (empty: window ÷ 8)",
+                        precision=0,
+                        minimum=1,
+                        elem_id="series-stride",
+                        visible=False,
+                        scale=1,
+                    )
                 data_md = gr.Markdown(elem_id="data-summary")
                 gr.Markdown("### Hyperparameters")
 
@@ -283,29 +324,50 @@ def build_app() -> gr.Blocks:
                 show_progress="hidden",
             )
 
-        arch_inputs = [model_dd, dataset_dd, upload, params_json, config_json]
+        # The data summary (or the data's error, naming the user's file) follows every change
+        # of the data controls at once, not only Train.
+        series_inputs = [series_cb, window_nb, stride_nb]
+        arch_inputs = [session, model_dd, dataset_dd, upload, params_json, config_json]
         for trigger in (
             params_json.change,
             config_json.change,
             dataset_dd.change,
-            upload.change,
+            series_cb.change,
+            window_nb.change,
+            stride_nb.change,
             demo.load,
         ):
             trigger(
                 _architecture,
-                arch_inputs,
+                arch_inputs + series_inputs,
                 [data_md, arch_md],
                 api_visibility="private",
                 show_progress="hidden",
             )
+        # A new upload is the data even before the dropdown has switched to it.
+        upload.change(
+            _architecture_on_upload,
+            arch_inputs + series_inputs,
+            [data_md, arch_md],
+            api_visibility="private",
+            show_progress="hidden",
+        )
         upload.upload(
             lambda f: UPLOAD if f else gr.skip(), [upload], [dataset_dd], api_visibility="private"
+        )
+        series_cb.change(
+            lambda on: [gr.update(visible=bool(on))] * 2,
+            [series_cb],
+            [window_nb, stride_nb],
+            api_visibility="private",
+            queue=False,
         )
 
         train_outputs = [status, loss_plot, grid, result_json, run_box]
         train_event = train_btn.click(
             guarded(training.start_training),
-            [session, model_dd, dataset_dd, upload, params_json, config_json],
+            # Series settings last, so callers that pass the first six inputs keep working.
+            [session, model_dd, dataset_dd, upload, params_json, config_json, *series_inputs],
             train_outputs,
             api_name="train",
             concurrency_limit=TRAIN_CONCURRENCY,
@@ -314,7 +376,7 @@ def build_app() -> gr.Blocks:
         )
         continue_event = continue_btn.click(
             guarded(training.continue_training),
-            [session, run_box, dataset_dd, upload, config_json],
+            [session, run_box, dataset_dd, upload, config_json, *series_inputs],
             train_outputs,
             api_name="continue",
             concurrency_limit=TRAIN_CONCURRENCY,
@@ -446,6 +508,8 @@ def build_app() -> gr.Blocks:
             run_box,
             model_desc,
             model_help,
+            upload,  # the run's data, restored; then its series settings
+            *series_inputs,
         ]
         open_btn.click(
             guarded(_open_run(list(cfg_controls), per_model)),
@@ -521,13 +585,36 @@ def _setter(name: str) -> Any:
 
 
 def _architecture(
-    model_id: str, dataset: str, upload: Any, params: dict, config: dict
+    session: LabSession,
+    model_id: str,
+    dataset: str,
+    upload: Any,
+    params: dict,
+    config: dict,
+    *series: Any,
 ) -> tuple[str, str]:
-    """Data and architecture summaries; a bad value is shown here instead of interrupting typing."""
+    """Data and architecture summaries; a bad value or file is shown here at once instead of
+    interrupting typing (training then refuses with the same sentence)."""
     try:
-        return views.architecture(model_id, dataset, upload, params, config)
-    except Exception as exc:  # shown in the page; training then refuses with the same sentence
-        return gr.skip(), f"⚠️ **Cannot build this model with this data:** {sentence(exc)}"
+        data = load_dataset(session, dataset, upload, series_options(*series))
+    except Exception as exc:
+        return (
+            f"⚠️ **Cannot use this data:** {sentence(exc)}",
+            "*The architecture is shown once the data can be read.*",
+        )
+    summary = dataset_summary(data)
+    try:
+        return summary, views.architecture(model_id, data, None, params, config)[1]
+    except Exception as exc:
+        return summary, f"⚠️ **Cannot build this model with this data:** {sentence(exc)}"
+
+
+def _architecture_on_upload(
+    session: LabSession, model_id: str, dataset: str, upload: Any, *rest: Any
+) -> tuple[str, str]:
+    """After the upload box changed: its files when it holds some (the dropdown is being set to
+    them), else the dropdown's choice."""
+    return _architecture(session, model_id, UPLOAD if upload else dataset, upload, *rest)
 
 
 def _runs_lists() -> tuple:
@@ -584,7 +671,7 @@ def _open_run(cfg_names: list[str], per_model: dict) -> Any:
         spec = get_model(model_id)
         n_skip = 3 + len(cfg_names) + n_models + 1
         # Clear the plot first so it takes the run's series from the frame that follows.
-        yield (*[gr.skip()] * n_skip, None, *[gr.skip()] * 5)
+        yield (*[gr.skip()] * n_skip, None, *[gr.skip()] * 9)
         yield (
             model_id,
             out["values"],
@@ -598,6 +685,8 @@ def _open_run(cfg_names: list[str], per_model: dict) -> Any:
             run_id,
             spec.description,
             spec.help or spec.description,
+            out["upload"],
+            *out["series"],
         )
 
     return open_run

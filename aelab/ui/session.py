@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect as pyinspect
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,13 +13,16 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
+from gradio.data_classes import FileData, ListFiles
+from pydantic import model_validator
 
 from ..data import Dataset, load_data
 from ..errors import AelabError
 from ..params import TrainConfig, validate
 from ..plugins import get_datasets, get_model
+from ..series import DEFAULT_WINDOW, SeriesOptions, coerce_options
 from ..train import StopSignal
-from . import widgets
+from . import uploads, widgets
 
 log = logging.getLogger("aelab.ui")
 
@@ -42,7 +46,9 @@ class LabSession:
     stop: StopSignal | None = None  # made per training: gradio deep-copies the initial state
     training: bool = False
     export_folder: str | None = None
-    _data_cache: dict[str, Dataset] = field(default_factory=dict, repr=False)
+    _data_cache: dict[Any, Dataset] = field(default_factory=dict, repr=False)
+    # What this tab unpacked from its uploads (a zip, several images); removed with the tab.
+    upload_area: uploads.UploadArea = field(default_factory=uploads.UploadArea, repr=False)
 
     def require_model(self) -> Any:
         """The session's trained model, or a user-facing error saying what to do first."""
@@ -79,26 +85,125 @@ def new_session() -> LabSession:
     return LabSession()
 
 
+def close_session(session: LabSession) -> None:
+    """A tab was closed (gr.State's delete callback): remove what it unpacked."""
+    if isinstance(session, LabSession):
+        session.upload_area.cleanup()
+
+
 def dataset_choices() -> list[str]:
     """The Dataset dropdown's choices: the registered built-ins, then an uploaded file."""
     return [*get_datasets(), UPLOAD]
 
 
-def load_dataset(session: LabSession | None, name: str | None, upload: Any) -> Dataset:
-    """The chosen dataset: a built-in by name, or the uploaded file when that is chosen."""
-    path = _upload_path(upload)
-    if name == UPLOAD or (not name and path):
-        if not path:
-            raise AelabError("Choose a file in the upload box first, or pick a built-in dataset.")
-        key = f"file:{path}"
-        target: str = path
-    else:
-        target = key = name or "digits"
-    cache = session._data_cache if session is not None else {}
-    if key not in cache:
-        cache.clear()  # keep one dataset per session: uploads can be large
-        cache[key] = load_data(target)
-    return cache[key]
+def series_options(enabled: Any, window: Any = None, stride: Any = None) -> SeriesOptions | None:
+    """The Series controls as SeriesOptions (None when off); a one-sentence error if invalid."""
+    if not enabled:
+        return None
+
+    def whole(value: Any, what: str) -> Any:
+        if value is None or value == "":
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not number.is_integer():
+            raise AelabError(
+                f"The series {what} must be a whole number of time steps, not {value!r}."
+            )
+        return int(number)
+
+    size = whole(window, "window")
+    return coerce_options(
+        {"window": DEFAULT_WINDOW if size is None else size, "stride": whole(stride, "stride")}
+    )
+
+
+def load_dataset(session: LabSession | None, name: Any, upload: Any, series: Any = None) -> Dataset:
+    """The chosen dataset: a built-in by name (its series cut as ``series`` says), the uploaded
+    file(s) when that is chosen, or a Dataset already loaded."""
+    if isinstance(name, Dataset):
+        return name
+    files = uploads.files_of(upload)
+    options = coerce_options(series)
+    area = session.upload_area if session is not None else uploads.UploadArea()
+    with area.lock:
+        if name == UPLOAD or (not name and files):
+            if not files:
+                raise AelabError(
+                    "Choose a file in the upload box first, or pick a built-in dataset."
+                )
+            key: Any = ("upload", tuple(files), options)
+        else:
+            key = ("builtin", name or "digits", options)
+        cache = session._data_cache if session is not None else {}
+        if key not in cache:
+            cache.clear()  # keep one dataset per session: uploads can be large
+            if key[0] == "upload":
+                cache[key] = uploads.load(area, files, options)
+            else:
+                cache[key] = load_data(key[1], series=options)
+        if session is None:
+            area.cleanup()
+        return cache[key]
+
+
+class _OneOrMoreFiles(ListFiles):
+    """Several files, or one sent alone (how callers of the one-file upload box send it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (dict, FileData)) else value
+
+
+class _NoStub:
+    """Gradio writes a ``.pyi`` stub beside the module of every component subclass it sees
+    defined (for its own component authoring); aelab ships no stubs and writes nothing into its
+    package, so the writer is off while :class:`DataUpload` is defined."""
+
+    def __enter__(self) -> None:
+        import gradio.component_meta as meta
+
+        self.meta, self.writer = meta, meta.create_or_modify_pyi
+        meta.create_or_modify_pyi = lambda *args, **kwargs: None
+
+    def __exit__(self, *exc: Any) -> None:
+        self.meta.create_or_modify_pyi = self.writer
+
+
+with _NoStub():
+
+    class DataUpload(gr.File):
+        """The Build column's upload box: one data file, several images or a .zip. Handlers
+        get a list of :class:`uploads.UploadedFile` (the server's path and the user's name)."""
+
+        is_template = True  # drawn by gradio's own File component
+
+        def __init__(self, **kwargs: Any):
+            super().__init__(file_count="multiple", **kwargs)
+            self.data_model = _OneOrMoreFiles
+
+        def get_config(self, cls: Any = None) -> dict[str, Any]:
+            return super().get_config(cls or gr.File)  # its props are gr.File's arguments
+
+        def preprocess(self, payload: Any) -> list[uploads.UploadedFile] | None:
+            if payload is None:
+                return None
+            files = payload.root if isinstance(payload, ListFiles) else [payload]
+            return [uploads.UploadedFile(f.path, Path(f.orig_name or f.path).name) for f in files]
+
+        def postprocess(self, value: Any) -> ListFiles | None:
+            files = uploads.files_of(value)
+            if not files:
+                return None
+            return ListFiles(
+                root=[
+                    FileData(path=f.path, orig_name=f.name, size=Path(f.path).stat().st_size)
+                    for f in files
+                ]
+            )
 
 
 def _upload_path(upload: Any) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator
@@ -14,17 +15,19 @@ import pandas as pd
 
 from .. import inspect as ins
 from ..callbacks import Callback
-from ..errors import AelabError
+from ..errors import AelabError, DataError
 from ..runs import Run, list_runs, load_run_by_id
 from ..series import is_series, series_picture
 from ..train import Done, Epoch, Start, Step, StopSignal, Trainer
 from . import curves, widgets
-from .session import LabSession, load_dataset, preview_batch, validated
+from .session import UPLOAD, LabSession, load_dataset, preview_batch, series_options, validated
+from .uploads import data_mismatch, describe_data, restorable
 
 # The page refreshes at most this often; everything in between is pure training time.
 PLOT_EVERY_S = 1.0
 GRID_EVERY_S = 2.5
 MAX_PLOT_ROWS = 1500  # points sent per update; more only slows the page and the trainer
+log = logging.getLogger("aelab.ui")
 POINTS_PER_EPOCH = 40  # loss-curve points per epoch, whatever the batch count
 
 
@@ -72,6 +75,22 @@ def history_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         {"epoch": float(h["epoch"]), "loss": v, "series": f"{term} · {split}"}
                     )
     return rows
+
+
+def collapse_note(model: Any, session: LabSession) -> str:
+    """Warnings for the page when the model collapsed (its posterior carries nothing, its
+    samples are all alike), checked on the held-out data; empty when all is well."""
+    from ..diagnostics import diagnose
+
+    if model is None or session.data is None:
+        return ""
+    try:
+        found = diagnose(model, session.test_set())
+    except Exception:  # a diagnosis must never cost the user the run
+        log.exception("collapse diagnosis failed")
+        return ""
+    titles = {"posterior_collapse": "Posterior collapse", "mode_collapse": "Mode collapse"}
+    return "".join(f"\n\n> ⚠ **{titles.get(d.code, d.code)}.** {d.message}" for d in found)
 
 
 def small_terms(session: LabSession) -> Any:
@@ -229,7 +248,7 @@ class LiveView(Callback):
         status = (
             f"**{verdict}** after {event.epochs_done} epoch(s) · "
             f"{event.samples_per_s:,.0f} samples/s · run `{event.run_id}` saved. {event.message}"
-        )
+        ) + collapse_note(event.model, self.session)
         grid = progress_grid(event.model, self.preview, self.names, self.data)
         self.frame = (status, loss_frame(self.rows), grid, _result(event), event.run_id)
 
@@ -276,25 +295,64 @@ def train_stream(
 
 
 def start_training(
-    session: LabSession, model_id: str, dataset: str, upload: Any, params: dict, config: dict
+    session: LabSession,
+    model_id: str,
+    dataset: str,
+    upload: Any,
+    params: dict,
+    config: dict,
+    series: bool = False,
+    window: Any = None,
+    stride: Any = None,
 ) -> Iterator[tuple]:
-    """Train a new model with the page's settings (the /train endpoint)."""
+    """Train a new model with the page's settings (the /train endpoint); ``series``, ``window``
+    and ``stride`` read the data as one long series cut into windows."""
     spec, p, c = validated(model_id, params, config)
-    data = load_dataset(session, dataset, upload)
+    data = load_dataset(session, dataset, upload, series_options(series, window, stride))
     spec.build(p, data.sample_shape, data.kind)  # fail fast with the model's own message
     yield from train_stream(session, None, spec, p, c, data)
 
 
 def continue_training(
-    session: LabSession, run_id: str, dataset: str, upload: Any, config: dict
+    session: LabSession,
+    run_id: str,
+    dataset: str,
+    upload: Any,
+    config: dict,
+    series: bool = False,
+    window: Any = None,
+    stride: Any = None,
 ) -> Iterator[tuple]:
-    """Train a saved run further with the page's training settings (the /continue endpoint)."""
+    """Train a saved run further with the page's training settings (the /continue endpoint),
+    only on data of the kind and sample shape it was trained on."""
     if not run_id:
         raise AelabError("Train a model or open a saved run first; then it can be continued.")
     run = load_run_by_id(run_id)
     _, _, c = validated(run.spec.id, run.params.model_dump(), config)
-    data = load_dataset(session, dataset, upload)
+    data = _continue_data(session, run, dataset, upload, series_options(series, window, stride))
     yield from train_stream(session, run, run.spec, run.params, c, data)
+
+
+def _continue_data(session: LabSession, run: Run, dataset: str, upload: Any, options: Any) -> Any:
+    """The chosen data (a series cut as the run's was unless other settings are given), refused
+    with one sentence naming both unless it has the run's kind and sample shape."""
+    cut = run.series
+    if cut and (
+        options is None or (options.window, options.step) == (cut["window"], cut["stride"])
+    ):
+        try:  # cut as the run was, its scaling and columns included
+            data = load_dataset(session, dataset, upload, cut)
+        except DataError as first:  # not a series: load it as it is, to say how it differs
+            try:
+                data = load_dataset(session, dataset, upload)
+            except AelabError:
+                raise first from None
+    else:
+        data = load_dataset(session, dataset, upload, options)
+    problem = data_mismatch(run.data_meta, data.meta())
+    if problem:
+        raise AelabError(problem)
+    return data
 
 
 def stop_training(session: LabSession) -> str:
@@ -316,6 +374,13 @@ def run_choices() -> list[tuple[str, str]]:
     return out
 
 
+def _round(value: Any, digits: int = 4) -> Any:
+    """A figure to ``digits`` significant digits for a table (None stays None)."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value == 0:
+        return value
+    return float(f"{value:.{digits}g}")
+
+
 def runs_table() -> pd.DataFrame:
     """Saved runs as a table."""
     rows = [
@@ -325,8 +390,8 @@ def runs_table() -> pd.DataFrame:
             "data": r["data"],
             "epochs": r["epochs"],
             "status": r["status"],
-            "val loss": (r.get("val_losses") or {}).get("total"),
-            "saved": r["saved_at"],
+            "val loss": _round((r.get("val_losses") or {}).get("total")),
+            "saved": str(r["saved_at"] or "")[:16].replace("T", " "),
         }
         for r in list_runs()
     ]
@@ -342,10 +407,7 @@ def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
     if session.training:
         raise AelabError("This tab is training; press Stop before opening another run.")
     run = load_run_by_id(run_id)
-    source = run.data_meta.get("source", "")
-    data = None
-    if source.startswith("builtin:") or Path(source).exists():
-        data = load_dataset(session, source.removeprefix("builtin:"), None)
+    data, choice, note = _run_data(session, run)
     session.spec, session.params, session.config = run.spec, run.params, run.config
     session.model, session.run_id, session.run_dir = run.model, run.run_id, str(run.path)
     session.history, session.data = list(run.history), data
@@ -356,21 +418,51 @@ def open_run(session: LabSession, run_id: str) -> dict[str, Any]:
     if data is not None:
         names = getattr(data, "feature_names", None)
         grid = progress_grid(run.model, preview_batch(data, run.config), names, data)
-    note = (
-        ""
-        if data is not None
-        else (
-            f" Its data ({run.data_meta.get('name')}) is not available here; upload it to continue."
-        )
-    )
     rows = session.loss_rows = history_rows(run.history)
     return {
         "model_id": run.spec.id,
         "values": values,
         "config": {k: widgets.display(v) for k, v in run.config.model_dump().items()},
-        "dataset": source.removeprefix("builtin:") if source.startswith("builtin:") else None,
+        **choice,  # the Build column's dataset, upload and series settings for its data
         "loss": loss_frame(rows),
         "grid": grid,
         "status": f"**Opened** run `{run.run_id}` ({run.spec.name}, "
         f"{len(run.history)} epochs, {run.status}).{note}",
     }
+
+
+def _run_data(session: LabSession, run: Run) -> tuple[Any, dict[str, Any], str]:
+    """A reopened run's data (a built-in by name, its series cut again the same way, or the
+    uploaded file while it is still on the server unchanged), the Build column's settings for
+    it, and a note asking for the file by name when it cannot be had."""
+    meta = run.data_meta or {}
+    source, record, cut = str(meta.get("source") or ""), meta.get("upload"), run.series
+    choice: dict[str, Any] = {
+        "dataset": None,
+        "upload": gr.skip(),
+        "series": (
+            (True, cut.get("window"), cut.get("stride")) if cut else (False, gr.skip(), gr.skip())
+        ),
+    }
+    ask = f"upload {describe_data(meta)} to continue this run."
+    try:
+        if source.startswith("builtin:"):
+            choice["dataset"] = source.removeprefix("builtin:")
+            return load_dataset(session, choice["dataset"], None, cut), choice, ""
+        if record:
+            choice.update(dataset=UPLOAD, upload=None)
+            files = restorable(record, gr.utils.get_upload_folder())
+            if files is None:
+                gone = (
+                    f"Its data, {record.get('name')}, is no longer on the server (or has changed)"
+                )
+                gr.Warning(f"{gone}: {ask}")
+                return None, choice, f" {gone}: {ask}"
+            choice["upload"] = files
+            return load_dataset(session, UPLOAD, files, cut), choice, ""
+        if source and Path(source).exists():  # a file the CLI trained on: shown, not uploaded
+            choice["dataset"] = UPLOAD
+            return load_dataset(session, source, None, cut), choice, f" {ask[:1].upper()}{ask[1:]}"
+    except AelabError as exc:
+        return None, choice, f" Its data cannot be loaded again ({str(exc).rstrip('.')}): {ask}"
+    return None, choice, f" Its data ({meta.get('name')}) is not available here: {ask}"
