@@ -13,6 +13,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # What `aelab infer` reads as an image: what the lab's quick check of an export accepts
 # (aelab.ui.exporting.IMAGE_SUFFIXES, not imported here: infer runs without torch and gradio).
 INFER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+# How the runtime's load errors name its verify=False; `aelab infer` says --no-verify instead.
+NO_VERIFY_API = "verify=False (aelab infer --no-verify)"
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -194,12 +196,17 @@ def _write(outputs: dict[str, Any], out: Path, kind: str, graph: str, force: boo
 
 def cmd_infer(args: argparse.Namespace) -> int:
     """Run one graph of an export on a .npy array, a .csv or an image and save the output."""
-    from .runtime import RuntimeInputError, load
+    from .runtime import RuntimeInputError, RuntimeLoadError, load
 
     kind = _out_kind(args.out)
     out = Path(args.out)
     _check_out(out, kind, args.force)  # before any work: an existing output is refused
-    model = load(args.export, provider=args.provider)
+    try:
+        model = load(
+            args.export, provider=args.provider, verify=not getattr(args, "no_verify", False)
+        )
+    except RuntimeLoadError as exc:  # the runtime's hints name its API; here it is a flag
+        raise RuntimeLoadError(str(exc).replace(NO_VERIFY_API, "--no-verify")) from None
     graph = args.graph or model.graph_for("autoencoder")
     if graph is None:
         raise RuntimeInputError(
@@ -265,4 +272,10 @@ def register(subparsers: Any) -> None:
         help="scale a raw .npy or .csv with the export's recorded scaling (images always are)",
     )
     s.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="load graph files without checking them against the sha256 in manifest.json "
+        "(files changed on purpose, or an export written without checksums)",
+    )
     s.set_defaults(func=cmd_infer)

@@ -25,7 +25,7 @@ from . import __version__, fsio
 from .errors import ExportError
 from .ids import id_problem, show
 from .roles import PRIORS, ROLE_BY_NAME, ROLES
-from .runtime import (
+from .runtime import (  # imports onnxruntime through aelab.telemetry: telemetry off from here
     META_PREFIX,
     STANDARD_NORMAL,
     session_options,
@@ -291,7 +291,7 @@ def _torch_outputs(module: torch.nn.Module, x: torch.Tensor) -> list[np.ndarray]
 
 def _validate(graph: Any, path: Path, model_id: str) -> dict[str, Any]:
     """Check one written file against torch; raise ExportError naming the graph on any mismatch."""
-    import onnxruntime as ort
+    from .telemetry import ort  # onnxruntime with its telemetry off (aelab.telemetry)
 
     where = f"Graph '{graph.name}' of model '{model_id}'"
     try:

@@ -8,24 +8,28 @@ far as the exported graphs allow.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import math
+import numbers
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
+from . import manifest as mf
 from . import windowing
-from .errors import AelabError
-from .ids import id_problem, show
+from .manifest import (  # noqa: F401 - part of this module's API
+    MANIFEST,
+    META_PREFIX,
+    RuntimeInputError,
+    RuntimeLoadError,
+    sha256_file,
+)
 from .roles import ROLE_BY_NAME, ROLES
+from .telemetry import disabled as telemetry_off  # noqa: F401 - part of this module's API
+from .telemetry import ort  # onnxruntime, imported with its telemetry off
 
-META_PREFIX = "aelab."
-MANIFEST = "manifest.json"
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # Benchmarked on the lab's models (benchmarks/bench_onnx.py): their graphs are small, batch-1
 # latency gains nothing from a thread pool, and on a shared CPU a second thread lost throughput
@@ -34,6 +38,7 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 DEFAULT_THREADS = 1
 RANGE_SLACK = 1e-5  # float rounding at the edges of [0, 1] is not an error
 STANDARD_NORMAL = "standard normal, N(0, I)"  # what a code or noise input holds by default
+MAX_SAMPLE_BYTES = 1 << 30  # sample() draws at most 1 GiB of float32 inputs and outputs a call
 
 
 # A 69-byte Identity model (opset 13) used only to find out whether CUDA really loads.
@@ -42,14 +47,6 @@ _PROBE_MODEL = base64.b64decode(
 )
 _cuda_ok: bool | None = None
 _probe_lock = threading.Lock()
-
-
-class RuntimeInputError(AelabError, ValueError):
-    """Input of the wrong shape, dtype or range, or an unknown graph; the message says what fits."""
-
-
-class RuntimeLoadError(AelabError):
-    """An export folder or file is missing, incomplete or altered."""
 
 
 # -- providers -----------------------------------------------------------------------------
@@ -87,6 +84,8 @@ def _probe_cuda() -> bool:
 
 
 def _resolve_provider(provider: str) -> str:
+    if provider is not None and not isinstance(provider, str):
+        raise RuntimeInputError(f"Provider must be 'auto', 'cpu' or 'cuda', not {provider!r}.")
     choice = (provider or "auto").lower()
     if choice == "auto":
         return available_providers()[0]
@@ -108,6 +107,8 @@ def default_threads() -> int:
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     """The session options aelab validates, benchmarks and runs with."""
+    if threads is not None and not (_whole(threads) and 1 <= threads <= 1024):
+        raise RuntimeInputError(f"threads must be a whole number from 1 to 1024, not {threads!r}.")
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # One graph of a few dense layers has no parallel branches: sequential mode, one inter-op
@@ -120,6 +121,10 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 
 
 # -- preprocessing -------------------------------------------------------------------------
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def apply_scaling(raw: np.ndarray, scaling: dict | None) -> np.ndarray:
     """Map raw values to [0, 1] float32 with a recorded scaling (none, divide or minmax), clipped."""
     scaling = scaling or {"method": "none"}
@@ -220,9 +225,15 @@ class ExportedModel:
         self._outputs = {n: [o["name"] for o in g["outputs"]] for n, g in self._entries.items()}
         opts = session_options(threads)
         self._sessions = {
-            name: ort.InferenceSession(str(path), opts, providers=_provider_list(provider))
+            name: mf.session(path, opts, providers=_provider_list(provider))
             for name, path in files.items()
         }
+        for name, session in self._sessions.items():
+            problem = mf.session_problem(session, self._entries[name])
+            if problem:
+                raise RuntimeLoadError(
+                    f"{files[name]} does not fit its entry in the manifest: {problem}."
+                )
         ran = {s.get_providers()[0] for s in self._sessions.values()}
         # The provider that really runs, which can differ from the one asked for.
         self.provider: str = PROVIDERS["cpu"] if PROVIDERS["cpu"] in ran else provider
@@ -281,7 +292,14 @@ class ExportedModel:
         entry = self._entries[graph]
         spec = entry["input"]
         shape = self._shapes[graph]
-        arr = np.asarray(x)
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError):  # ragged nested lists, or objects numpy cannot stack
+            raise RuntimeInputError(
+                f"Graph '{graph}' expects one rectangular array of numbers for input "
+                f"'{spec['name']}', but the {type(x).__name__} given has rows of different "
+                "lengths or values that are not numbers."
+            ) from None
         # dtype kinds: f float; with preprocess also i/u integers and b booleans (raw values).
         if arr.dtype.kind != "f" and not (preprocess and arr.dtype.kind in "iub"):
             hint = " (or raw numbers with preprocess=True)" if spec.get("preprocessing") else ""
@@ -291,8 +309,12 @@ class ExportedModel:
             )
         arr = _fit_shape(arr, shape, graph, spec["name"])
         if preprocess and spec.get("preprocessing"):
+            if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+                # Scaling clips, so an infinity would pass as 0 or 1: refuse it first.
+                raise RuntimeInputError(_not_finite(graph, spec["name"]))
             arr = apply_scaling(arr, spec["preprocessing"].get("scaling"))
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        with np.errstate(over="ignore"):  # too large for float32: refused just below
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
         if not arr.size:
             raise RuntimeInputError(
                 f"Graph '{graph}' got an empty batch; pass at least one sample."
@@ -300,9 +322,7 @@ class ExportedModel:
         # min and max propagate NaN and show infinities, so two reductions check everything.
         lo, hi = float(arr.min()), float(arr.max())
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise RuntimeInputError(
-                f"Input '{spec['name']}' of graph '{graph}' holds NaN or infinite values."
-            )
+            raise RuntimeInputError(_not_finite(graph, spec["name"]))
         rng = spec.get("range")
         if rng is not None and (lo < rng[0] - RANGE_SLACK or hi > rng[1] + RANGE_SLACK):
             raise RuntimeInputError(
@@ -318,8 +338,21 @@ class ExportedModel:
         arr = self._prepare(graph, x, preprocess)
         # Naming the outputs saves onnxruntime looking them up on every call.
         names = self._outputs[graph]
-        outs = self._sessions[graph].run(names, {self._entries[graph]["input"]["name"]: arr})
+        outs = self._session_run(graph, names, arr)
         return dict(zip(names, outs))
+
+    def _session_run(self, graph: str, names: list[str], arr: np.ndarray) -> list[np.ndarray]:
+        """onnxruntime's run, its failures (a file that does not match its manifest, loaded
+        with verify=False) as one sentence."""
+        try:
+            return self._sessions[graph].run(names, {self._entries[graph]["input"]["name"]: arr})
+        except Exception as exc:
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            raise RuntimeLoadError(
+                f"Graph '{graph}' failed in onnxruntime ({mf.ort_reason(exc)}); its file does not "
+                "match what the manifest says it takes and gives."
+            ) from None
 
     def _first(self, graph: str, x: Any, preprocess: bool = False) -> np.ndarray:
         return next(iter(self.run(graph, x, preprocess).values()))
@@ -377,11 +410,31 @@ class ExportedModel:
         """``n`` new samples: N(0, I) codes or noise (seeded) through the graph with a prior
         (a sampler, else a decoder); refused where none has one (a plain autoencoder)."""
         graph = self.sampler()
-        if int(n) < 1:
-            raise RuntimeInputError(f"The number of samples must be at least 1, not {n}.")
+        if not _whole(n) or n < 1:
+            raise RuntimeInputError(
+                f"The number of samples must be a whole number of at least 1, not {n!r}."
+            )
+        if seed is not None and not (_whole(seed) and seed >= 0):
+            raise RuntimeInputError(
+                f"The seed must be a whole number (0 or more) or None, not {seed!r}."
+            )
+        limit = self._sample_limit(graph)
+        if n > limit:
+            raise RuntimeInputError(
+                f"sample draws at most {limit:,} samples a call from this export (1 GiB of "
+                f"float32 inputs and outputs), not {n:,}; draw them in batches."
+            )
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((int(n), *self.input_shape(graph)), dtype=np.float32)
         return self._first(graph, z)
+
+    def _sample_limit(self, graph: str) -> int:
+        """How many samples fit in MAX_SAMPLE_BYTES of the graph's inputs and outputs."""
+        shapes = [self._entries[graph]["input"], *self._entries[graph]["outputs"]]
+        values = sum(
+            math.prod(d for d in (s.get("shape") or [])[1:] if _whole(d) and d > 0) for s in shapes
+        )
+        return max(1, MAX_SAMPLE_BYTES // (4 * max(1, values)))
 
     # -- time series (exports of a model trained on windows of a series) ------------------------
     def series_record(self) -> dict:
@@ -395,6 +448,9 @@ class ExportedModel:
             raise RuntimeInputError(
                 "This export was not trained on windows of a time series, so it cannot cut one."
             )
+        problem = mf.series_problem(record)
+        if problem:
+            raise RuntimeLoadError(f"This export's manifest is not usable: {problem}.")
         return record
 
     def series_windows(self, values: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -438,6 +494,9 @@ class ExportedModel:
                 "This export carries no anomaly-detection record (a score, its normalisation and "
                 f"a threshold); {hint}"
             )
+        problem = mf.anomaly_problem(record)
+        if problem:
+            raise RuntimeLoadError(f"This export's manifest is not usable: {problem}.")
         return record
 
     def score(self, x: Any, preprocess: bool = False, normalize: bool = False) -> np.ndarray:
@@ -447,8 +506,12 @@ class ExportedModel:
         record = self.anomaly_record()
         graph = self.resolve(record["graph"])
         arr = self._prepare(graph, x, preprocess)
-        name = self._entries[graph]["input"]["name"]
-        out = self._sessions[graph].run([record["output"]], {name: arr})[0].astype(np.float64)
+        if record["output"] not in self._outputs[graph]:
+            raise RuntimeLoadError(
+                f"This export's anomaly record names the output '{record['output']}', which graph "
+                f"'{graph}' does not have."
+            )
+        out = self._session_run(graph, [record["output"]], arr)[0].astype(np.float64)
         if record["score"] == "reconstruction":
             s = ((out - arr.astype(np.float64)) ** 2).reshape(len(arr), -1).mean(axis=1)
         else:
@@ -472,98 +535,36 @@ def _provider_list(provider: str) -> list[str]:
 
 
 # -- loading -------------------------------------------------------------------------------
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _from_folder(folder: Path) -> tuple[dict, dict[str, Path]]:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        graphs = manifest["graphs"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RuntimeLoadError(
-            f"{folder / MANIFEST} is not a readable aelab manifest ({exc})."
-        ) from None
-    files = {}
-    for g in graphs:
-        if not isinstance(g, dict):
-            raise RuntimeLoadError(f"{folder / MANIFEST} has a graph entry that is not an object.")
-        name = g.get("file")
-        # The manifest names plain files inside its own folder only: no path, nothing hidden.
-        problem = id_problem(name) or (
-            None if name.endswith(".onnx") else "it is not an .onnx file"
-        )
-        if problem:
-            raise RuntimeLoadError(
-                f"{folder / MANIFEST} names the graph file {show(name)}, which is not a plain file "
-                f"name inside the export folder because {problem}."
-            )
-        graph_problem = id_problem(g.get("name"))
-        if graph_problem:
-            raise RuntimeLoadError(
-                f"{folder / MANIFEST} names a graph {show(g.get('name'))}, which is not allowed "
-                f"because {graph_problem}."
-            )
-        path = folder / name
-        if not path.is_file():
-            raise RuntimeLoadError(f"The export lacks {path}; export the run again.")
-        if g.get("sha256") and sha256_file(path) != g["sha256"]:
-            raise RuntimeLoadError(
-                f"{path} does not match its sha256 in the manifest; it was altered."
-            )
-        files[g["name"]] = path
-    return manifest, files
-
-
-def _from_file(path: Path) -> tuple[dict, dict[str, Path]]:
-    try:
-        meta = ort.InferenceSession(str(path), providers=[PROVIDERS["cpu"]]).get_modelmeta()
-        props = meta.custom_metadata_map
-        entry = {
-            "name": props[META_PREFIX + "graph"],
-            "file": path.name,
-            "exporter": props.get(META_PREFIX + "exporter"),
-            "input": json.loads(props[META_PREFIX + "input"]),
-            "outputs": json.loads(props[META_PREFIX + "outputs"]),
-        }
-        if META_PREFIX + "role" in props:  # files written before roles have neither key
-            entry["role"] = props[META_PREFIX + "role"]
-            entry["prior"] = json.loads(props.get(META_PREFIX + "prior", "null"))
-    except KeyError as exc:
-        raise RuntimeLoadError(f"{path} carries no aelab metadata ({exc} is missing).") from None
-    except Exception as exc:
-        raise RuntimeLoadError(
-            f"{path} is not a loadable ONNX file ({type(exc).__name__})."
-        ) from None
-    manifest = {
-        "model": props.get(META_PREFIX + "model"),
-        "run_id": props.get(META_PREFIX + "run_id"),
-        "aelab_version": props.get(META_PREFIX + "aelab_version"),
-        "params": json.loads(props.get(META_PREFIX + "params", "{}")),
-        "data": json.loads(props.get(META_PREFIX + "data", "null")),
-        "preprocessing": json.loads(props.get(META_PREFIX + "preprocessing", "null")),
-        "graphs": [entry],
-    }
-    return manifest, {entry["name"]: path}
+def _not_finite(graph: str, name: str) -> str:
+    return f"Input '{name}' of graph '{graph}' holds NaN or infinite values; pass finite numbers."
 
 
 def load(
-    path: str | os.PathLike, provider: str = "auto", threads: int | None = None
+    path: str | os.PathLike,
+    provider: str = "auto",
+    threads: int | None = None,
+    verify: bool = True,
 ) -> ExportedModel:
-    """Load an export folder or one ``.onnx`` file; provider is 'auto', 'cpu' or 'cuda'."""
+    """Load an export folder or one ``.onnx`` file; provider is 'auto', 'cpu' or 'cuda'.
+
+    Every graph file is checked against the sha256 its manifest records (a single file too, when
+    the manifest.json beside it lists it), and a manifest without checksums is refused;
+    ``verify=False`` loads the files unchecked (files changed on purpose, or an export written
+    without checksums).
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise RuntimeInputError(f"Pass an export folder or an .onnx file as a path, not {path!r}.")
+    if not isinstance(verify, bool):
+        raise RuntimeInputError(f"verify must be True or False, not {verify!r}.")
     p = Path(path)
     chosen = _resolve_provider(provider)
+    session_options(threads)  # refuses a bad thread count before any file is read
     if p.is_dir():
         if not (p / MANIFEST).is_file():
             raise RuntimeLoadError(f"{p} holds no {MANIFEST}; it is not an aelab export folder.")
-        manifest, files = _from_folder(p)
+        manifest, files = mf.read_folder(p, verify)
     elif p.is_file():
-        manifest, files = _from_file(p)
+        manifest, files = mf.read_file(p, verify)
     else:
         raise RuntimeLoadError(f"No export at {p}; pass an export folder or an .onnx file.")
     return ExportedModel(manifest, files, chosen, threads)

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+
+# onnxruntime writes a device id and a telemetry database under ~/.cache at import unless this
+# is set first (its Privacy.md); nothing of this program needs to leave the machine.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+import onnxruntime as ort  # noqa: E402
 
 
 def scale(raw: np.ndarray, scaling: dict) -> np.ndarray:

@@ -252,6 +252,7 @@ def build_app() -> gr.Blocks:
                             "generator), each validated against the torch model with onnxruntime, plus a "
                             "manifest. The files run anywhere with `aelab.runtime` (numpy + onnxruntime)."
                         )
+                        export_replace = exporting.replace_checkbox()
                         export_btn = gr.Button("Export ONNX", variant="primary", elem_id="export")
                         export_note = gr.Markdown(elem_id="export-note")
                         export_md = gr.Markdown(elem_id="export-report")
@@ -460,7 +461,7 @@ def build_app() -> gr.Blocks:
         )
         export_btn.click(
             guarded(exporting.export),
-            [session, run_box],
+            [session, run_box, export_replace],
             [export_md, export_files],
             api_name="export",
         ).then(app_availability, [session], app_outputs, api_visibility="private")

@@ -2,40 +2,72 @@
 
 from __future__ import annotations
 
-import shutil
+import contextlib
+import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import inspect as ins
-from ..errors import AelabError
+from ..errors import AelabError, ExportError
 from ..ids import check_id
 from .session import LabSession
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
-def export(session: LabSession, run_id: str) -> tuple[str, list[str]]:
-    """Export a run (this tab's by default) to ONNX; returns the report and the files."""
-    from ..export import export_run
+REPLACE_LABEL = "Replace the existing export"
+ARCHIVE_SUFFIX = ".zip"
+
+
+def replace_checkbox() -> Any:
+    """The Export tab's confirmation that an earlier export of the run may be replaced (what
+    ``aelab export --force`` is on the command line); unticked by default."""
+    import gradio as gr
+
+    return gr.Checkbox(
+        label=REPLACE_LABEL,
+        value=False,
+        info="An earlier export of this run is kept unless this is ticked.",
+        elem_id="export-replace",
+    )
+
+
+def export(session: LabSession, run_id: str, replace: bool = False) -> tuple[str, list[str]]:
+    """Export a run (this tab's by default) to ONNX; returns the report and the files.
+
+    An earlier export of the run is replaced only when ``replace`` is ticked, as the CLI asks
+    for ``--force``. The zip offered for download lives inside the export folder, so it goes
+    when the export is replaced or deleted; nothing is left in a temporary folder.
+    """
+    from ..export import MANIFEST, export_run, exports_root
 
     run_id = run_id.strip(" ") if isinstance(run_id, str) and run_id.strip() else session.run_id
     if not run_id:
         raise AelabError("Train a model or open a saved run first; then it can be exported.")
     check_id(run_id)  # ids only, never paths: nothing outside the runs folder is read
+    if not isinstance(replace, bool):
+        raise AelabError(f"'{REPLACE_LABEL}' must be ticked or not, not {replace!r}.")
     if session.training and run_id == session.run_id:
         raise AelabError("This run is still training; press Stop or wait for it to finish.")
-    result = export_run(run_id, force=True)
+    dest = exports_root() / run_id
+    if not replace and dest.is_dir() and any(dest.iterdir()):
+        raise AelabError(_exists(run_id, dest))
+    try:
+        result = export_run(run_id, force=replace)
+    except ExportError as exc:  # another export of the run got there first, or a stray folder
+        if "pass --force" in str(exc):
+            raise AelabError(_exists(run_id, dest)) from None
+        raise
     session.export_folder = str(result.folder)
     # One zip of the whole export for a single download, next to the individual files.
-    zip_dir = Path(tempfile.mkdtemp(prefix="aelab-export-"))
-    archive = shutil.make_archive(str(zip_dir / result.folder.name), "zip", result.folder)
-    files = [archive, *[str(f) for f in result.files]]
-    manifest = result.folder / "manifest.json"
-    if manifest.is_file():
-        files.append(str(manifest))
+    manifest = result.folder / MANIFEST
+    members = [*result.files, manifest]
+    archive = write_archive(result.folder, members)
+    files = [str(archive), *[str(f) for f in members]]
     report = (
         f"**Exported** run `{run_id}` to `{result.folder}`: {len(result.files)} ONNX graph(s), "
         "each checked against the torch model with onnxruntime on random inputs before it was "
@@ -44,6 +76,31 @@ def export(session: LabSession, run_id: str) -> tuple[str, list[str]]:
         f"{result.summary()}"
     )
     return report, files
+
+
+def _exists(run_id: str, dest: Path) -> str:
+    return (
+        f"Run '{run_id}' was already exported to {dest}; tick '{REPLACE_LABEL}' and export "
+        "again to overwrite it, or keep the earlier export as it is."
+    )
+
+
+def write_archive(folder: Path, members: list[Path]) -> Path:
+    """``<folder>/<folder name>.zip`` holding ``members`` (by name), written under a temporary
+    name and renamed into place."""
+    archive = folder / f"{folder.name}{ARCHIVE_SUFFIX}"
+    fd, tmp = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in members:
+                zf.write(path, arcname=path.name)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the export's files read like any file
+        os.replace(tmp, archive)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return archive
 
 
 def _read_input(path: str, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
