@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import AelabError
 from .ids import id_problem, show
 from .telemetry import ort
@@ -155,13 +157,24 @@ def scaling_problem(scaling: Any, where: str) -> str | None:
         if not (_is_number(scale) and scale > 0):
             return f"{where} has a divide scaling whose 'scale' is not a positive number"
     if method == "minmax":
-        lo, hi = scaling.get("min"), scaling.get("max")
-        flat = [lo, hi] if _is_number(lo) else []
-        if isinstance(lo, list) and isinstance(hi, list) and len(lo) == len(hi) and lo:
-            flat = [*lo, *hi]
-        if not flat or not all(map(_is_number, flat)):
+        # A number each, or arrays of one shape: per feature, or per channel of a series
+        # ([[lo], [lo], ...], broadcast over a window's time steps).
+        if not (_numbers(scaling.get("min")) and _numbers(scaling.get("max"))):
             return f"{where} has a minmax scaling whose 'min' and 'max' are not numbers"
+        if np.shape(scaling["min"]) != np.shape(scaling["max"]):
+            return f"{where} has a minmax scaling whose 'min' and 'max' differ in shape"
     return None
+
+
+def _numbers(value: Any) -> bool:
+    """A number, or a non-empty (nested) list of numbers with every row of one length."""
+    if _is_number(value):
+        return True
+    if not isinstance(value, list) or not value:
+        return False
+    if all(isinstance(v, list) for v in value):
+        return len({len(v) for v in value}) == 1 and all(_numbers(v) for v in value)
+    return all(_is_number(v) for v in value)
 
 
 def series_problem(record: Any) -> str | None:
