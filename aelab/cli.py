@@ -23,6 +23,15 @@ def _fmt_losses(losses: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.5g}" for k, v in losses.items())
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error of the command:
+    ``error: ...`` on stderr and exit status 2 (``--help`` is unchanged)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        message = " ".join(message.split()).rstrip(".")
+        self.exit(2, f"error: {message}; see `{self.prog} --help`.\n")
+
+
 # -- commands ------------------------------------------------------------------------------
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import plugin_info
@@ -367,6 +376,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = load_run(args.run)
     data_name = args.data or run.data_meta.get("source", "").removeprefix("builtin:")
     data = load_data(data_name, image_size=args.image_size)
+    want = tuple(run.model.sample_shape)
+    if tuple(data.sample_shape) != want:
+        hint = " (--image-size resizes images)" if data.kind == "image" and len(want) == 3 else ""
+        raise AelabError(
+            f"{data_name}: has samples of shape {list(data.sample_shape)}, but run '{run.run_id}' "
+            f"was trained on samples of shape {list(want)}; evaluate it on data of that "
+            f"shape{hint}."
+        )
     if args.split == "val" and run.config.val_fraction > 0:
         _, data = data.split(run.config.val_fraction, run.config.seed)
     tensors = batch_tensors(data, run.model.batch_fields, torch.device("cpu"), run.spec.id)
@@ -391,11 +408,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------------------
 def build_parser(applications: bool = False) -> argparse.ArgumentParser:
     """The ``aelab`` parser; with ``applications`` also each registered application's command."""
-    p = argparse.ArgumentParser(prog="aelab", description="A local lab for the autoencoder family.")
+    p = OneLineParser(prog="aelab", description="A local lab for the autoencoder family.")
     p.add_argument("--version", action="version", version=f"aelab {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.add_argument("--plugins-dir", help="also load loose *.py plugins from this folder")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    # Every command's parser (applications' too: they call sub.add_parser) errs in one line.
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
     s = sub.add_parser("plugins", help="list loaded plugins as JSON")
     s.set_defaults(func=cmd_plugins)
@@ -615,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = OneLineParser(prog="aelab", add_help=False)
     pre.add_argument("--plugins-dir")
     known, _ = pre.parse_known_args(argv)
     debug = "--debug" in argv or bool(os.environ.get("AELAB_DEBUG"))
@@ -638,6 +656,12 @@ def _main(argv: list[str] | None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        out = getattr(args, "out", None)
+        if isinstance(out, str) and not out.strip():
+            raise AelabError(
+                f"--out is empty; name the file or folder that `aelab {args.command}` should "
+                "write, or leave --out out."
+            )
         if args.command == "train" and not args.data and not args.resume:
             args.data = "digits"
         return args.func(args)

@@ -84,7 +84,7 @@ class Dataset:
             raise DataError(
                 f"Dataset '{self.name}': kind must be 'flat' or 'image', not '{self.kind}'."
             )
-        self.x = np.asarray(self.x, dtype=np.float32)
+        self.x = _as_float32(self.x, f"Dataset '{self.name}'")
         want = 4 if self.kind == "image" else 3 if self.series is not None else 2
         if self.x.ndim != want or (self.kind == "image" and self.x.shape[1] not in (1, 3)):
             layout = {2: "(N, D)", 3: "(N, C, W) for windows of a series"}.get(
@@ -334,6 +334,66 @@ def choose_scaling(x: np.ndarray, kind: str) -> dict:
     }
 
 
+# -- values that cannot be scaled ---------------------------------------------------------------
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _as_float32(x: Any, where: str) -> np.ndarray:
+    """``x`` as float32, refusing finite values that float32 cannot hold (they would become
+    infinite and then NaN in training)."""
+    arr = np.asarray(x)
+    if arr.dtype == np.float32 or arr.dtype.kind != "f":
+        return np.asarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(np.float32)
+    overflow = ~np.isfinite(out) & np.isfinite(arr)
+    if overflow.any():
+        first = [int(i) for i in np.unravel_index(int(np.argmax(overflow)), arr.shape)]
+        raise DataError(
+            f"{where}: the value at index {first} is {float(arr[tuple(first)]):g}, beyond the "
+            f"±{FLOAT32_MAX:.3g} that 32-bit floats hold; scale the data down before loading."
+        )
+    return out
+
+
+def check_scalable(x: np.ndarray, where: str, columns: Sequence[str] | None = None) -> None:
+    """Refuse raw values that cannot be scaled to [0, 1] in 32-bit floats: NaN or infinite
+    values, values beyond ±3.4e38, and a column (each feature of flat data, all values of
+    images) whose max - min overflows; the message names the file and the column or index.
+    ``columns`` names flat data's columns for the message (default: their array index)."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f" or x.size == 0:
+        return  # booleans and integers (at most ±1.8e19) always scale
+    loaders.check_finite(x, where)
+    flat = x.ndim == 2
+    lo = (x.min(axis=0) if flat else np.atleast_1d(x.min())).astype(np.float64)
+    hi = (x.max(axis=0) if flat else np.atleast_1d(x.max())).astype(np.float64)
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    big = np.maximum(np.abs(lo), np.abs(hi))
+    bad = np.flatnonzero((big > FLOAT32_MAX) | ~(span <= FLOAT32_MAX))
+    if not bad.size:
+        return
+    j = int(bad[0])
+    low, high = float(lo[j]), float(hi[j])
+    extreme = high if abs(high) >= abs(low) else low
+    if flat:
+        what = columns[j] if columns is not None else f"the column at index [:, {j}]"
+    else:
+        at = [int(i) for i in np.unravel_index(int(np.argmax(x == extreme)), x.shape)]
+        what = f"its values (the largest in size at index {at})"
+    if big[j] > FLOAT32_MAX:
+        problem = f"hold {extreme:g}" if not flat else f"holds {extreme:g}"
+        problem += f", beyond the ±{FLOAT32_MAX:.3g} that 32-bit floats hold"
+    else:
+        problem = (
+            f"{'run' if not flat else 'runs'} from {low:g} to {high:g}, a range wider than the "
+            f"{FLOAT32_MAX:.3g} that 32-bit floats hold, so it cannot be scaled to [0, 1]"
+        )
+    raise DataError(f"{where}: {what} {problem}; scale the values down before loading.")
+
+
 # -- loading --------------------------------------------------------------------------------
 
 
@@ -387,7 +447,14 @@ def load_data(
         if not path.exists():
             raise DataError(_not_found(text, sorted(datasets)))
         if options is not None:
-            dataset = read_series(path, options, label_column)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                dataset = read_series(path, options, label_column)
+            channels = None if path.suffix.lower() == ".npy" else dataset.feature_names
+            check_scalable(
+                dataset.series.values,
+                str(path),
+                None if channels is None else [f"column '{c}'" for c in channels],
+            )
         else:
             from .readers import ReadOptions, read_path
 
@@ -439,6 +506,17 @@ def finish(raw: loaders.Raw, path: Path) -> Dataset:
     n = len(raw.x)
     if n < 2:
         raise DataError(f"{path}: has {n} sample(s); at least 2 are needed to train and validate.")
+    if raw.x.size == 0:
+        raise DataError(
+            f"{path}: has shape {tuple(raw.x.shape)}, so its samples hold no values; "
+            "save at least one feature per sample."
+        )
+    columns = None
+    if raw.feature_names is not None:
+        columns = [f"column '{name}'" for name in raw.feature_names]
+    elif path.suffix.lower() == ".csv" and raw.x.ndim == 2:  # no header: counted from 1
+        columns = [f"column {j + 1}" for j in range(raw.x.shape[1])]
+    check_scalable(raw.x, str(path), columns)
     scaling = raw.scaling or choose_scaling(raw.x, raw.kind)
     return Dataset(
         name=path.name,

@@ -80,8 +80,19 @@ def _probe(path: Path) -> tuple[tuple[int, int], str]:
     try:
         with Image.open(path) as img:
             return img.size, img.mode
-    except Exception:  # Pillow raises many types (OSError, SyntaxError, DecompressionBombError)
+    except Image.DecompressionBombError:
+        raise _too_large(path) from None
+    except Exception:  # Pillow raises many types (OSError, SyntaxError)
         raise _unreadable(path) from None
+
+
+def _too_large(path: Path) -> DataError:
+    from PIL import Image
+
+    return DataError(
+        f"{path}: is an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, too large to "
+        "decode safely (it may be a decompression bomb); resize or remove this file."
+    )
 
 
 def _pixels(path: Path, gray: bool) -> np.ndarray:
@@ -98,6 +109,8 @@ def _pixels(path: Path, gray: bool) -> np.ndarray:
                 values = np.clip(values, 0.0, 255.0)[..., None]
                 return values if gray else np.repeat(values, 3, axis=2)
             converted = np.asarray(img.convert("L" if gray else "RGB"), dtype=np.float32)
+    except Image.DecompressionBombError:
+        raise _too_large(path) from None
     except Exception:
         raise _unreadable(path) from None
     return converted[..., None] if gray else converted

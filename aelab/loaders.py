@@ -89,8 +89,8 @@ def check_numeric_dtype(dtype: np.dtype, where: str, allow_text: bool = False) -
     """Accept booleans, integers, floats (and text if allowed); refuse objects, never unpickling."""
     if dtype.hasobject:
         raise DataError(
-            f"{where}: holds a Python object array, which aelab refuses to load because reading it "
-            "would mean unpickling; save a numeric array instead."
+            f"{where}: holds a Python object array, which only unpickling could read, and aelab "
+            "never loads pickles; save a numeric array instead."
         )
     if dtype.kind not in ("biufUS" if allow_text else "biuf"):
         raise DataError(
@@ -173,6 +173,12 @@ def load_npy_array(path: Path) -> np.ndarray:
     """The numeric array of a .npy file, its header and length checked first; never unpickled."""
     where = str(path)
     with open(path, "rb") as f:
+        if f.read(1) == b"\x80":  # the opcode every pickle since protocol 2 starts with
+            raise DataError(
+                f"{where}: is a Python pickle, not a .npy array, and aelab never loads pickles; "
+                "save arrays with numpy.save."
+            )
+        f.seek(0)
         shape, dtype = _npy_header(f, where)
         check_numeric_dtype(dtype, where)
         expected = math.prod(shape) * dtype.itemsize

@@ -30,7 +30,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from . import __version__, fsio
-from .errors import RunError
+from .errors import AelabError, RunError
 from .fsio import FileLock, fsync_dir, is_held, read_holder, write_bytes_atomic
 from .ids import check_id, is_id, show
 from .params import Params, TrainConfig, validate
@@ -450,9 +450,18 @@ def _load_folder(folder: Path, device: str) -> Run:
     for key in ("model", "params", "train", "data", "sample_shape"):
         if key not in meta:
             raise RunError(f"{folder / META} lacks the '{key}' entry; it is not an aelab run.")
+    check_meta_types(meta, folder / META)
     spec = get_model(meta["model"])
-    params = spec.validate_params(meta["params"])
-    config = validate(TrainConfig, meta["train"], "training settings")
+    key = "params"
+    try:
+        params = spec.validate_params(meta["params"])
+        key = "train"
+        config = validate(TrainConfig, meta["train"], "training settings")
+    except AelabError as exc:
+        raise RunError(
+            f"{folder / META}: the '{key}' entry is invalid ({str(exc).rstrip('.')}); the file "
+            "was damaged or edited by hand."
+        ) from None
     kind = meta["data"].get("kind", "image" if len(meta["sample_shape"]) == 3 else "flat")
     model = spec.build(params, tuple(meta["sample_shape"]), kind)
     sums = meta.get("sha256") or {}
@@ -506,6 +515,60 @@ def _load_folder(folder: Path, device: str) -> Run:
     )
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _history_problem(history: Any) -> str | None:
+    """What is wrong with a run.json's history (None: a list of per-epoch records)."""
+    if not isinstance(history, list):
+        return f"must be a list of per-epoch records, not {_shown(history)}"
+    for i, entry in enumerate(history):
+        if not isinstance(entry, dict) or not _is_int(entry.get("epoch")):
+            return f"must hold per-epoch records with a whole-number 'epoch', but item {i} is " + (
+                _shown(entry)
+            )
+        for key in ("losses", "val_losses", "metrics", "val_metrics"):
+            if entry.get(key) is not None and not isinstance(entry[key], dict):
+                return f"item {i} has '{key}' {_shown(entry[key])}, not a record of numbers"
+    return None
+
+
+def check_meta_types(meta: dict[str, Any], where: Path) -> None:
+    """A RunError naming run.json and the field when an entry has the wrong type (a string for
+    the model id; records for params, train, data, sha256 and optimizer; a list of positive
+    whole numbers for sample_shape; a list of per-epoch records for history)."""
+    records = ("params", "train", "data", "sha256", "optimizer")
+    problems = {
+        key: "must be a record of names and values"
+        for key in records
+        if meta.get(key) is not None and not isinstance(meta[key], dict)
+    }
+    if "model" in meta and not isinstance(meta["model"], str):
+        problems["model"] = "must be a model id (a string)"
+    for key in ("status", "saved_at"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            problems[key] = "must be a string"
+    shape = meta.get("sample_shape")
+    if "sample_shape" in meta and not (
+        isinstance(shape, list) and shape and all(_is_int(n) and n > 0 for n in shape)
+    ):
+        problems["sample_shape"] = "must be a list of positive whole numbers, like [1, 28, 28]"
+    problems = {key: f"{problem}, not {_shown(meta[key])}" for key, problem in problems.items()}
+    if "history" in meta and (problem := _history_problem(meta["history"])):
+        problems["history"] = problem
+    if problems:
+        key, problem = next(iter(problems.items()))
+        raise RunError(
+            f"{where}: the '{key}' entry {problem}; the file was damaged or edited by hand."
+        )
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else f"a {type(value).__name__}"
+
+
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Summaries of every saved run, newest first (the run id is the folder's name)."""
     root = runs_root(runs_dir)
@@ -517,8 +580,9 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
             continue
         try:
             meta = _read_meta(folder) or {}
+            check_meta_types(meta, folder / META)
         except RunError:
-            continue
+            continue  # a damaged run.json: listed by nobody, reported when the run is loaded
         hist = meta.get("history") or []
         out.append(
             {

@@ -104,29 +104,59 @@ def write_archive(folder: Path, members: list[Path]) -> Path:
 
 
 def _read_input(path: str, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
-    """An uploaded input as an array, and whether it still needs the training data's scaling."""
+    """An uploaded input as an array, and whether it still needs the training data's scaling;
+    a file that cannot be used gets one sentence naming it and what is expected."""
+    from .. import loaders
+
     p = Path(path)
     suffix = p.suffix.lower()
+    if suffix not in (*IMAGE_SUFFIXES, ".npy", ".csv"):
+        raise AelabError(
+            f"Upload an image ({', '.join(IMAGE_SUFFIXES)}), a .npy or a .csv file, not '{p.name}'."
+        )
+    if not p.is_file() or p.stat().st_size == 0:
+        raise AelabError(f"{p.name}: the file is empty; upload a file holding an input.")
     if suffix in IMAGE_SUFFIXES:
-        from PIL import Image
-
         if len(shape) != 3:
             raise AelabError(
                 "This model takes flat vectors, not images; upload a .npy or .csv file."
             )
+        return _read_image(p, shape)[None], False
+    try:
+        if suffix == ".npy":
+            arr = loaders.load_npy_array(p)
+        else:
+            arr = loaders.read_csv(p).x
+        if arr.ndim == 0 or arr.size == 0:
+            raise AelabError(
+                f"{p.name}: has shape {arr.shape}; upload one input or a batch of inputs."
+            )
+        loaders.check_numeric_dtype(arr.dtype, p.name)
+        loaders.check_finite(arr, p.name)
+    except AelabError as exc:  # the server's copy is named by the user's file name
+        raise AelabError(str(exc).replace(str(p), p.name)) from None
+    return arr[:8], True
+
+
+def _read_image(p: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """An uploaded image as (C, H, W) in [0, 1], resized to the model's input."""
+    from PIL import Image
+
+    try:
         with Image.open(p) as img:
             img = img.convert("L" if shape[0] == 1 else "RGB").resize((shape[2], shape[1]))
             arr = np.asarray(img, dtype=np.float32) / 255.0
-        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        return arr[None], False
-    if suffix == ".npy":
-        return np.load(p, allow_pickle=False)[:8], True
-    if suffix == ".csv":
-        arr = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float32)
-        return arr[:8], True
-    raise AelabError(
-        f"Upload an image ({', '.join(IMAGE_SUFFIXES)}), a .npy or a .csv file, not '{p.name}'."
-    )
+    except Image.DecompressionBombError:
+        raise AelabError(
+            f"{p.name}: is an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, too large "
+            "to decode safely; upload a smaller image."
+        ) from None
+    except Exception:  # Pillow raises many types for a file that is not an image it reads
+        raise AelabError(
+            f"{p.name}: cannot be read as an image (it may be corrupt or truncated); upload a "
+            "PNG or JPEG image."
+        ) from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def quick_check(session: LabSession, upload: Any) -> tuple[np.ndarray, str]:

@@ -43,16 +43,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def port_from(args: argparse.Namespace) -> int:
-    """The port: --port, else AELAB_PORT, else 7860."""
+    """The port: --port, else AELAB_PORT, else 7860; a number from 1 to 65535."""
     if args.port is not None:
-        return args.port
-    text = os.environ.get("AELAB_PORT")
-    if not text:
-        return DEFAULT_PORT
-    try:
-        return int(text)
-    except ValueError:
-        raise AelabError(f"AELAB_PORT must be a port number, not '{text}'.") from None
+        port, where = args.port, "--port"
+    else:
+        text = os.environ.get("AELAB_PORT")
+        if not text:
+            return DEFAULT_PORT
+        try:
+            port, where = int(text), "AELAB_PORT"
+        except ValueError:
+            raise AelabError(f"AELAB_PORT must be a port number, not '{text}'.") from None
+    if not 1 <= port <= 65535:
+        raise AelabError(f"{where} must be a port number from 1 to 65535, not {port}.")
+    return port
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -97,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of launch.py: errors are one line, not a traceback."""
     import sys
 
-    parser = argparse.ArgumentParser(prog="launch.py", description="Open the aelab lab.")
+    from ..cli import OneLineParser
+
+    parser = OneLineParser(prog="launch.py", description="Open the aelab lab.")
     args = add_arguments(parser).parse_args(argv)
     try:
         return serve(args)

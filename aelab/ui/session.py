@@ -219,13 +219,25 @@ def validated(
 ) -> tuple[Any, Any, TrainConfig]:
     """The model spec, its validated params and the validated training settings."""
     spec = get_model(model_id)
-    p = spec.validate_params(widgets.coerce(spec.schema(), dict(params or {})))
+    params = _mapping(params, "hyperparameters", '{"code_size": 8}')
+    config = _mapping(config, "training settings", '{"epochs": 5}')
+    p = spec.validate_params(widgets.coerce(spec.schema(), params))
     c = validate(
-        TrainConfig,
-        widgets.coerce(TrainConfig.model_json_schema(), dict(config or {})),
-        "training settings",
+        TrainConfig, widgets.coerce(TrainConfig.model_json_schema(), config), "training settings"
     )
     return spec, p, c
+
+
+def _mapping(value: Any, what: str, example: str) -> dict:
+    """``value`` as a dict of settings (None or empty: none), or a one-sentence error."""
+    if value is None or (not isinstance(value, dict) and value in ("", [], ())):
+        return {}
+    if not isinstance(value, dict):
+        shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+        raise AelabError(
+            f"The {what} must be a JSON object of names and values, like {example}, not {shown}."
+        )
+    return dict(value)
 
 
 def sentence(exc: BaseException) -> str:
