@@ -14,14 +14,10 @@ benchmarks/results/anomaly.md.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import parse, parser, publish, results_file, results_head
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
@@ -31,7 +27,7 @@ from aelab.plugins import get_model
 from aelab.train import Trainer
 
 COMMAND = ".venv/bin/python benchmarks/bench_anomaly.py"
-RESULTS = Path(__file__).resolve().parent / "results" / "anomaly.md"
+RESULTS = results_file("anomaly.md")
 TRAIN_SHARE = 0.7
 CONFIG = {"epochs": 100, "batch_size": 32, "val_fraction": 0.0}
 ENSEMBLE = 5
@@ -106,11 +102,7 @@ def table(rows: dict[str, list[list[float]]], seeds: list[int]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="split seeds (default 3)")
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
-    torch.set_num_threads(1)  # small models on a shared CPU: one thread is fastest
+    args = parse(parser(__doc__, seeds="split seeds (default 3)"))
     data = load_data("digits")
     seeds = list(range(args.seeds))
     rows: dict[str, list[list[float]]] = {}
@@ -144,13 +136,7 @@ def main() -> None:
     ]
     text = "\n".join(
         [
-            "# One-class anomaly detection on digits: model vs PCA",
-            "",
-            f"Command: `{COMMAND}`",
-            "",
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s), "
-            f"torch {torch.__version__} on 1 thread; {elapsed:.0f} s.",
-            "",
+            *results_head("One-class anomaly detection on digits: model vs PCA", COMMAND, elapsed),
             f"Protocol: for each digit, {TRAIN_SHARE:.0%} of its samples train the model (nothing "
             "else); the held-out mix is the rest of that digit (normal) and all other digits "
             f"(anomalies). Training: {CONFIG['epochs']} epochs, batch {CONFIG['batch_size']}, "
@@ -167,10 +153,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

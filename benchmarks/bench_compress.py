@@ -16,14 +16,10 @@ benchmarks/results/compress.md.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import parse, parser, publish, results_file, results_head
 
 from aelab.apps.compress import FRAMING, CompressParams, compress, psnr, rate_distortion
 from aelab.data import load_data
@@ -31,7 +27,7 @@ from aelab.plugins import get_model
 from aelab.train import Trainer
 
 COMMAND = ".venv/bin/python benchmarks/bench_compress.py"
-RESULTS = Path(__file__).resolve().parent / "results" / "compress.md"
+RESULTS = results_file("compress.md")
 CODES = (4, 8, 16, 32)
 BITS = (2, 4, 6, 8)
 CONFIG = {"epochs": 200, "batch_size": 64, "val_fraction": 0.0}
@@ -52,11 +48,7 @@ def frontier(cells: dict[tuple[int, int], float], budget: float) -> tuple[float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="weight seeds per code size (3)")
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
-    torch.set_num_threads(1)  # small models on a shared CPU: one thread is fastest
+    args = parse(parser(__doc__, seeds="weight seeds per code size (3)"))
     data = load_data("digits")
     train_part, test = data.split(0.2, 0)
     seeds = list(range(args.seeds))
@@ -146,13 +138,11 @@ def main() -> None:
     ]
     text = "\n".join(
         [
-            "# Compression on digits: autoencoder codes against PCA at the same bytes",
-            "",
-            f"Command: `{COMMAND}`",
-            "",
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s), "
-            f"torch {torch.__version__} on 1 thread; {elapsed:.0f} s.",
-            "",
+            *results_head(
+                "Compression on digits: autoencoder codes against PCA at the same bytes",
+                COMMAND,
+                elapsed,
+            ),
             "Protocol: digits split 80/20 (seed 0). Autoencoders (default layers [128, 128], "
             f"{CONFIG['epochs']} epochs, batch {CONFIG['batch_size']}, Adam 1e-3, weight seeds "
             f"{seeds}) and PCA are fitted on the 80%; every code unit is quantised uniformly to b "
@@ -174,10 +164,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,10 @@ run. The table goes to stdout and to benchmarks/results/denoise.md.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import parse, parser, publish, results_file, results_head
 from sklearn.decomposition import PCA
 
 from aelab.apps.denoise import DenoiseParams, denoise, psnr, ssim
@@ -32,7 +28,7 @@ from aelab.plugins import get_model
 from aelab.train import Trainer
 
 COMMAND = ".venv/bin/python benchmarks/bench_denoise.py"
-RESULTS = Path(__file__).resolve().parent / "results" / "denoise.md"
+RESULTS = results_file("denoise.md")
 CODE = 32
 PARAMS = {"code_size": CODE, "nodes": 256}
 CONFIG = {"epochs": 40, "seed": 0, "val_fraction": 0.0}
@@ -59,11 +55,9 @@ def pca_denoise(train: np.ndarray, noisy: np.ndarray, k: int) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=CONFIG["epochs"])
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
-    torch.set_num_threads(1)  # small models on a shared CPU: one thread is fastest
+    cli = parser(__doc__)
+    cli.add_argument("--epochs", type=int, default=CONFIG["epochs"])
+    args = parse(cli)
     data = load_data("digits")
     train, test = data.split(0.2, 0)
     t0 = time.perf_counter()
@@ -94,13 +88,11 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
     text = "\n".join(
         [
-            "# Denoising on digits: denoising autoencoder vs noisy, blur and PCA",
-            "",
-            f"Command: `{COMMAND}{'' if args.epochs == CONFIG['epochs'] else f' --epochs {args.epochs}'}`",
-            "",
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s), "
-            f"torch {torch.__version__} on 1 thread; {elapsed:.0f} s.",
-            "",
+            *results_head(
+                "Denoising on digits: denoising autoencoder vs noisy, blur and PCA",
+                COMMAND + ("" if args.epochs == CONFIG["epochs"] else f" --epochs {args.epochs}"),
+                elapsed,
+            ),
             f"Protocol: digits split 80/20 (seed 0); one denoising autoencoder per corruption "
             f"(code {CODE}, layers [256, 256], {args.epochs} epochs, batch 64, Adam 1e-3) trained "
             "on the 80 % with that corruption; the held-out 359 images corrupted from seed 0. "
@@ -119,10 +111,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

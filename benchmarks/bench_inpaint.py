@@ -15,14 +15,10 @@ coordinates hidden). The tables and notes go to stdout and to benchmarks/results
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import parse, parser, publish, results_file, results_head
 
 from aelab.apps.inpaint import BASELINE_MEAN, BASELINE_NEIGHBOURS, InpaintParams, inpaint_samples
 from aelab.data import load_data
@@ -30,7 +26,7 @@ from aelab.plugins import get_model
 from aelab.train import Trainer
 
 COMMAND = ".venv/bin/python benchmarks/bench_inpaint.py"
-RESULTS = Path(__file__).resolve().parent / "results" / "inpaint.md"
+RESULTS = results_file("inpaint.md")
 MASKS = {
     "centre quarter": {
         "mask": "rect",
@@ -104,11 +100,7 @@ def cell(values: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="split seeds (default 3)")
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
-    torch.set_num_threads(1)  # small models on a shared CPU: one thread is fastest
+    args = parse(parser(__doc__, seeds="split seeds (default 3)"))
     data = load_data("digits")
     seeds = list(range(args.seeds))
     t0 = time.perf_counter()
@@ -134,13 +126,7 @@ def main() -> None:
     ]
     text = "\n".join(
         [
-            "# Inpainting held-out digits: model vs simple fills",
-            "",
-            f"Command: `{COMMAND}`",
-            "",
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s), "
-            f"torch {torch.__version__} on 1 thread; {elapsed:.0f} s.",
-            "",
+            *results_head("Inpainting held-out digits: model vs simple fills", COMMAND, elapsed),
             "Protocol: digits split 80/20 (split seeds "
             f"{seeds}); models trained on the 80% (Adam 1e-3, batch 64, default layers); "
             f"{ITERATIONS} projection steps from the per-value mean, keeping per sample the "
@@ -173,10 +159,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

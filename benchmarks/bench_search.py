@@ -15,14 +15,10 @@ stdout and to benchmarks/results/search.md.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import parse, parser, publish, results_file, results_head
 
 from aelab.apps.search import SearchParams, codes, evaluate, neighbours
 from aelab.data import load_data
@@ -30,7 +26,7 @@ from aelab.plugins import get_model
 from aelab.train import Trainer
 
 COMMAND = ".venv/bin/python benchmarks/bench_search.py"
-RESULTS = Path(__file__).resolve().parent / "results" / "search.md"
+RESULTS = results_file("search.md")
 HELD_OUT = 0.2
 CONFIG = {"epochs": 100, "batch_size": 64, "val_fraction": 0.0}
 K = 10
@@ -121,11 +117,7 @@ def table(per_seed: list[dict], seeds: list[int]) -> tuple[str, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="split seeds (default 3)")
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
-    torch.set_num_threads(1)  # small models on a shared CPU: one thread is fastest
+    args = parse(parser(__doc__, seeds="split seeds (default 3)"))
     data = load_data("digits")
     seeds = list(range(args.seeds))
     t0 = time.perf_counter()
@@ -167,13 +159,9 @@ def main() -> None:
     ]
     text = "\n".join(
         [
-            "# Similarity search on digits: code vs raw pixels vs PCA",
-            "",
-            f"Command: `{COMMAND}`",
-            "",
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s), "
-            f"torch {torch.__version__} on 1 thread; {elapsed:.0f} s.",
-            "",
+            *results_head(
+                "Similarity search on digits: code vs raw pixels vs PCA", COMMAND, elapsed
+            ),
             f"Protocol: for each split seed {seeds}, digits is split {1 - HELD_OUT:.0%}/"
             f"{HELD_OUT:.0%}; models train on the {1 - HELD_OUT:.0%} only "
             f"({CONFIG['epochs']} epochs, batch {CONFIG['batch_size']}, Adam 1e-3, default layers "
@@ -191,10 +179,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

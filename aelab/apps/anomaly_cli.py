@@ -4,13 +4,21 @@ write one CSV row per sample."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..applications import ApplicationError
-from .output import atomic_output, check_out
+from .common import (
+    add_force_json,
+    add_image_size,
+    aligned,
+    check_run_data,
+    no_source,
+    out_path,
+    print_summary,
+)
+from .output import atomic_output
 
 
 def write_csv(result: Any, labels: Any, out: Path, force: bool = False) -> Path:
@@ -67,8 +75,7 @@ def _text(summary: dict[str, Any]) -> str:
         rows.append(("note", summary["note"]))
     if summary.get("out"):
         rows.append(("written to", summary["out"]))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    return aligned(rows)
 
 
 def cmd_anomaly(args: argparse.Namespace) -> int:
@@ -77,20 +84,14 @@ def cmd_anomaly(args: argparse.Namespace) -> int:
     from ..runs import load_run
     from .anomaly import SPEC, default_normal_labels, detect, normal_data
 
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        check_out(out, args.force)
+    out = out_path(args)
     run = load_run(args.run)
     SPEC.require(run.model)
     data_name = args.data or run.data_meta.get("source", "").removeprefix("builtin:")
     if not data_name:
-        raise ApplicationError("Pass --data: the run does not record where its data came from.")
+        raise no_source()
     data = load_data(data_name, image_size=args.image_size)
-    if tuple(data.sample_shape) != tuple(run.model.sample_shape):
-        raise ApplicationError(
-            f"The data {data.name} has samples of shape {list(data.sample_shape)}, but run "
-            f"'{run.run_id}' was trained on {list(run.model.sample_shape)}."
-        )
+    check_run_data(data, run)
     if args.normal_labels:
         normal_labels = label_values(data, args.normal_labels, "the normal classes")
     else:  # the classes the run was trained on, when the data can say which samples they are
@@ -105,7 +106,7 @@ def cmd_anomaly(args: argparse.Namespace) -> int:
     if out is not None:
         write_csv(result, data.labels, out, args.force)
     summary = {"run": run.run_id, "data": data.name, **result.to_json(), "out": args.out}
-    print(json.dumps(summary) if args.json else _text(summary))
+    print_summary(summary, args.json, lambda: _text(summary))
     return 0
 
 
@@ -144,8 +145,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         choices=["auto", "reconstruction", "elbo", "critic"],
         help="auto (default): reconstruction error, or a GAN's critic",
     )
-    s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
+    add_image_size(s)
     s.add_argument("--out", help="write one CSV row per sample: index, score, flagged, label")
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_force_json(s)
     s.set_defaults(func=cmd_anomaly)

@@ -25,7 +25,16 @@ from pydantic import Field
 
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
-from .output import atomic_output, check_out
+from .common import (
+    add_force_json,
+    add_image_size,
+    aligned,
+    check_batch,
+    check_run_data,
+    out_path,
+    print_summary,
+)
+from .output import atomic_output, save_npy, write_pngs, written
 
 HELP = """\
 **How it works.** The encoder turns each sample into a code of *k* numbers. Each number is
@@ -169,21 +178,6 @@ def fingerprint(model: Any) -> str:
 
 
 # -- the codes of the model and of PCA ----------------------------------------------------------
-def _check_shape(model: Any, x: np.ndarray, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    want = tuple(model.sample_shape)
-    if x.shape == want:  # one sample without the batch axis
-        x = x[None]
-    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want or len(x) == 0:
-        raise ApplicationError(
-            f"{what} has shape {list(x.shape)}, but the model takes samples of shape "
-            f"{list(want)} (one sample, or a batch of them)."
-        )
-    if not np.isfinite(x).all():
-        raise ApplicationError(f"{what} holds NaN or infinite values.")
-    return x
-
-
 def _encode(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     from .. import inspect as ins
 
@@ -416,9 +410,9 @@ def compress(
     """Encode ``x``, quantise the code to ``params.bits`` bits per unit, decode it; with
     ``baseline`` also PCA at the same bytes, fitted on ``x_train`` (on ``x`` when None)."""
     SPEC.require(model)
-    x = _check_shape(model, x, "The data")
+    x = check_batch(model, x, "The data")
     if x_train is not None:
-        x_train = _check_shape(model, x_train, "The training data")
+        x_train = check_batch(model, x_train, "The training data")
     coder = _model_coder(model, x, x_train, params)
     quantiser = coder.quantiser(params.bits, params.range_from)
     q = quantiser.quantise(coder.codes)
@@ -459,9 +453,9 @@ def rate_distortion(
     Bytes per sample count a file of ``x`` as ``--out`` writes it: the packed code (units ×
     bits / 8) plus the header and framing divided by the number of samples."""
     SPEC.require(model)
-    x = _check_shape(model, x, "The data")
+    x = check_batch(model, x, "The data")
     if x_train is not None:
-        x_train = _check_shape(model, x_train, "The training data")
+        x_train = check_batch(model, x_train, "The training data")
     coder = _model_coder(model, x, x_train, params)
     units = coder.codes.shape[1]
     pca, k = _pca_coder(x, x if x_train is None else x_train, units)
@@ -633,16 +627,6 @@ def decompress(
     return Decompressed(header, q, quantiser, samples, size)
 
 
-def _png(sample: np.ndarray, path: Path) -> None:
-    from PIL import Image
-
-    img = np.round(np.clip(sample, 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8)
-    if img.shape[2] == 1:
-        Image.fromarray(img[:, :, 0], "L").save(path, format="PNG")
-    else:
-        Image.fromarray(img, "RGB").save(path, format="PNG")
-
-
 def write_samples(samples: np.ndarray, out: Path, force: bool = False) -> list[Path]:
     """Decompressed samples as a .npy (scaled like the data, in [0, 1]) or, for images, a
     folder of PNGs; written atomically."""
@@ -658,12 +642,10 @@ def write_samples(samples: np.ndarray, out: Path, force: bool = False) -> list[P
         )
     with atomic_output(out, force, folder=suffix == "") as tmp:
         if suffix == "":
-            for i, s in enumerate(samples):
-                _png(s, tmp / f"{i:05d}.png")
+            write_pngs(samples, tmp)
         else:
-            with open(tmp, "wb") as fh:
-                np.save(fh, samples)
-    return sorted(out.iterdir()) if out.is_dir() else [out]
+            save_npy(tmp, samples)
+    return written(out)
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -688,11 +670,7 @@ def _data(args: argparse.Namespace, run: Any) -> tuple[np.ndarray, np.ndarray | 
     else:
         data = val if val is not None else train
         name = f"{data.name} (held-out part)" if val is not None else data.name
-    if tuple(data.sample_shape) != tuple(run.model.sample_shape):
-        raise ApplicationError(
-            f"The data {data.name} has samples of shape {list(data.sample_shape)}, but run "
-            f"'{run.run_id}' was trained on {list(run.model.sample_shape)}."
-        )
+    check_run_data(data, run)
     return data.x, None if train is None else train.x, name
 
 
@@ -735,8 +713,7 @@ def _text(s: dict[str, Any]) -> str:
         rows.append(("model - PCA", f"{s['psnr_gain_vs_pca']:+.2f} dB"))
     if s.get("out"):
         rows.append(("written to", s["out"]))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    return aligned(rows)
 
 
 def _cmd_decompress(args: argparse.Namespace) -> int:
@@ -746,22 +723,21 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
         raise ApplicationError(
             "Pass either --decompress FILE (to restore it) or data to compress, not both."
         )
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        check_out(out, args.force)
+    out = out_path(args)
     run = load_run(args.run)
     result = decompress(run.model, Path(args.decompress), run.run_id, args.batch_size)
     files = write_samples(result.samples, out, args.force) if out is not None else []
     summary = {**result.to_json(), "out": args.out, "files": len(files)}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        where = f"; written to {args.out} ({len(files)} file(s))" if out is not None else ""
-        print(
+    where = f"; written to {args.out} ({len(files)} file(s))" if out is not None else ""
+    print_summary(
+        summary,
+        args.json,
+        lambda: (
             f"Restored {summary['n']} sample(s) of shape {summary['sample_shape']} from "
             f"{args.decompress} ({summary['units']} units x {summary['bits']} bits, "
             f"{summary['bytes_per_sample']:g} bytes per sample){where}."
-        )
+        ),
+    )
     return 0
 
 
@@ -774,11 +750,11 @@ def cmd_compress(args: argparse.Namespace) -> int:
         return _cmd_decompress(args)
     if args.input and args.data:
         raise ApplicationError("Pass the data to compress as INPUT or as --data, not both.")
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        if out.suffix.lower() != ".aez":
-            raise ApplicationError(f"Write compressed samples to a .aez file, not {out.name}.")
-        check_out(out, args.force)
+    if args.out and Path(args.out).suffix.lower() != ".aez":
+        raise ApplicationError(
+            f"Write compressed samples to a .aez file, not {Path(args.out).name}."
+        )
+    out = out_path(args)
     params = SPEC.validate_params(
         {"bits": args.bits, "range_from": args.range_from, "batch_size": args.batch_size}
     )
@@ -791,10 +767,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if out is not None:
         write(result, out, args.force)
     summary = {"data": name, **result.to_json(), "out": args.out}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(_text(summary))
+    print_summary(summary, args.json, lambda: _text(summary))
     return 0
 
 
@@ -826,9 +799,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="compressing: the .aez file to write; decompressing: a .npy or a folder (PNGs)",
     )
     s.add_argument("--batch-size", type=int, default=1024, help="samples per forward pass (1024)")
-    s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_image_size(s)
+    add_force_json(s)
     s.set_defaults(func=cmd_compress)
 
 

@@ -4,7 +4,6 @@ SSIM against the noisy input and a blur baseline (``aelab denoise``)."""
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +13,18 @@ from pydantic import Field
 
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
-from .output import atomic_output, check_out
+from .common import (
+    add_force_json,
+    add_image_size,
+    aligned,
+    check_batch,
+    check_command,
+    clean_samples,
+    print_summary,
+    read_npy_or_image,
+    reconstruct,
+)
+from .output import atomic_output, check_out, save_npy, write_png, write_pngs, written
 
 HELP = """\
 **How it works.** Clean inputs are corrupted the way a denoising autoencoder is trained —
@@ -186,28 +196,6 @@ def blur3(x: np.ndarray) -> np.ndarray:
 
 
 # -- the core -------------------------------------------------------------------------------
-def _check_shape(model: Any, x: np.ndarray, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    want = tuple(model.sample_shape)
-    if x.shape == want:  # one sample without the batch axis
-        x = x[None]
-    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want or len(x) == 0:
-        raise ApplicationError(
-            f"{what} has shape {list(x.shape)}, but the model takes samples of shape "
-            f"{list(want)} (one sample, or a batch of them)."
-        )
-    if not np.isfinite(x).all():
-        raise ApplicationError(f"{what} holds NaN or infinite values.")
-    return x
-
-
-def _reconstruct(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-    from .. import inspect as ins
-
-    out = [ins.reconstruct(model, x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    return np.clip(np.concatenate(out), 0.0, 1.0).astype(np.float32)
-
-
 def corrupt(x_clean: np.ndarray, params: DenoiseParams) -> np.ndarray:
     """Seeded corruption of clean inputs (on the CPU, so every device gives the same noise),
     clipped to [0, 1] like the data."""
@@ -228,9 +216,9 @@ def denoise(
     """Corrupt clean inputs, denoise them with the model, and score noisy, blurred and denoised
     against the clean: PSNR per sample, and SSIM for images."""
     SPEC.require(model)
-    clean = _check_shape(model, x_clean, "The data")
+    clean = check_batch(model, x_clean, "The data")
     noisy = corrupt(clean, params)
-    denoised = _reconstruct(model, noisy, batch_size)
+    denoised = reconstruct(model, noisy, batch_size)
     image = clean.ndim == 4
     baseline = blur3(noisy) if image else noisy
     result = DenoiseResult(
@@ -257,21 +245,11 @@ def denoise_inputs(model: Any, x_noisy: np.ndarray, batch_size: int = 1024) -> D
     """Denoise inputs that are noisy already (scaled like the data); with no clean reference
     there is no PSNR."""
     SPEC.require(model)
-    noisy = _check_shape(model, x_noisy, "The input")
-    return DenoiseResult(noisy=noisy, denoised=_reconstruct(model, noisy, batch_size))
+    noisy = check_batch(model, x_noisy, "The input")
+    return DenoiseResult(noisy=noisy, denoised=reconstruct(model, noisy, batch_size))
 
 
 # -- files ----------------------------------------------------------------------------------
-def _png(sample: np.ndarray, path: Path) -> None:
-    from PIL import Image
-
-    img = np.round(np.clip(sample, 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8)
-    if img.shape[2] == 1:
-        Image.fromarray(img[:, :, 0], "L").save(path, format="PNG")
-    else:
-        Image.fromarray(img, "RGB").save(path, format="PNG")
-
-
 def write(result: DenoiseResult, out: Path, force: bool = False) -> list[Path]:
     """Write the denoised samples: images as one .png (a single image) or a folder of PNGs,
     any samples as .npy (the denoised array) or .npz (noisy, denoised and clean), atomically."""
@@ -294,72 +272,32 @@ def write(result: DenoiseResult, out: Path, force: bool = False) -> list[Path]:
         )
     with atomic_output(out, force, folder=suffix == "") as tmp:
         if suffix == "":
-            for i, s in enumerate(x):
-                _png(s, tmp / f"{i:05d}.png")
+            write_pngs(x, tmp)
         elif suffix == ".png":
-            _png(x[0], tmp)
+            write_png(x[0], tmp)
         elif suffix == ".npy":
-            with open(tmp, "wb") as fh:
-                np.save(fh, x)
+            save_npy(tmp, x)
         else:
             arrays = {"noisy": result.noisy, "denoised": x}
             if result.clean is not None:
                 arrays["clean"] = result.clean
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)
-    return sorted(out.iterdir()) if out.is_dir() else [out]
+    return written(out)
 
 
 def read_input(path: Path, model: Any, scaling: dict | None) -> np.ndarray:
     """Already-noisy inputs from a .npy (scaled like the data) or, for an image model, a PNG or
     JPEG (mapped to [0, 1] like ``aelab infer`` does)."""
-    from ..cli_export import IMAGE_SUFFIXES, read_image
-
-    if not path.is_file():
-        raise ApplicationError(f"No input file at {path}.")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ApplicationError(f"{path} is not a plain .npy array ({exc}).") from None
-    if suffix in IMAGE_SUFFIXES:
-        shape = tuple(model.sample_shape)
-        if len(shape) != 3:
-            raise ApplicationError(
-                f"This model works on flat vectors of shape {list(shape)}, not images; pass a "
-                ".npy file."
-            )
-        return read_image(path, shape, {"scaling": scaling or {}})
-    raise ApplicationError(f"Input must be a .npy file or a PNG/JPEG image, not '{path.name}'.")
+    return read_npy_or_image(
+        path,
+        model,
+        scaling,
+        wrong_kind=f"Input must be a .npy file or a PNG/JPEG image, not '{path.name}'.",
+    )
 
 
 # -- the command ----------------------------------------------------------------------------
-def _clean_samples(args: argparse.Namespace, run: Any) -> tuple[np.ndarray, str]:
-    """Up to ``-n`` clean samples: the run's held-out split, or a seeded pick of ``--data``."""
-    from ..data import load_data, load_run_data
-
-    if args.data:
-        data = load_data(args.data, image_size=args.image_size)
-        name = data.name
-    else:
-        if not run.data_meta.get("source"):
-            raise ApplicationError("Pass --data: the run does not record where its data came from.")
-        train, val = load_run_data(run.data_meta, run.config.val_fraction, run.config.seed)
-        data = val if val is not None else train
-        name = f"{data.name} (held-out part)" if val is not None else data.name
-    if tuple(data.sample_shape) != tuple(run.model.sample_shape):
-        raise ApplicationError(
-            f"The data {data.name} has samples of shape {list(data.sample_shape)}, but run "
-            f"'{run.run_id}' was trained on {list(run.model.sample_shape)}."
-        )
-    x = data.x
-    if len(x) > args.n:
-        pick = np.random.default_rng(args.seed).choice(len(x), args.n, replace=False)
-        x = x[np.sort(pick)]
-    return x, name
-
-
 def _text(summary: dict[str, Any]) -> str:
     """The summary as aligned ``name value`` lines."""
     strength = (
@@ -398,24 +336,18 @@ def _text(summary: dict[str, Any]) -> str:
             ]
     if summary.get("out"):
         rows.append(("written to", f"{summary['out']} ({summary['files']} file(s))"))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    return aligned(rows)
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
     """``aelab denoise RUN [INPUT] [--data FILE] [--corruption ...] [--out OUT] [--json]``."""
     from ..runs import load_run
 
-    if args.input and args.data:
-        raise ApplicationError(
-            "Pass either INPUT (already-noisy inputs to denoise) or --data (clean data to "
-            "corrupt and score), not both."
-        )
-    if args.n < 1:
-        raise ApplicationError("-n must be at least 1.")
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        check_out(out, args.force)
+    out = check_command(
+        args,
+        "Pass either INPUT (already-noisy inputs to denoise) or --data (clean data to "
+        "corrupt and score), not both.",
+    )
     params = SPEC.validate_params(
         {
             "corruption": args.corruption,
@@ -431,18 +363,17 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         result = denoise_inputs(run.model, x)
         summary = {"run": run.run_id, "input": args.input, **result.to_json()}
     else:
-        x, name = _clean_samples(args, run)
+        x, name = clean_samples(args, run)
         result = denoise(run.model, x, params)
         summary = {"run": run.run_id, "data": name, **result.to_json()}
     files = write(result, out, args.force) if out is not None else []
     summary.update({"out": args.out, "files": len(files)})
-    if args.json:
-        print(json.dumps(summary))
-    elif args.input:
+    if args.input:
         where = f"; written to {args.out} ({len(files)} file(s))" if args.out else ""
-        print(f"Denoised {summary['n']} input(s) from {args.input} with {run.run_id}{where}.")
+        text = f"Denoised {summary['n']} input(s) from {args.input} with {run.run_id}{where}."
+        print_summary(summary, args.json, lambda: text)
     else:
-        print(_text(summary))
+        print_summary(summary, args.json, lambda: _text(summary))
     return 0
 
 
@@ -466,14 +397,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("-n", type=int, default=256, help="how many clean samples to score (256)")
-    s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
+    add_image_size(s)
     s.add_argument(
         "--out",
         help="denoised output: a .png (one image) or a folder (PNG images), or a .npy (the "
         "array) or .npz (noisy, denoised, clean)",
     )
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_force_json(s)
     s.set_defaults(func=cmd_denoise)
 
 

@@ -16,6 +16,7 @@ from pydantic import Field
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
 from ..params import validate
+from .common import add_force_json, no_source
 from .output import atomic_output, check_out
 
 HELP = """\
@@ -198,7 +199,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     run = load_run(args.run)
     data_name = args.data or run.data_meta.get("source", "").removeprefix("builtin:")
     if not data_name:
-        raise ApplicationError("Pass --data: the run does not record where its data came from.")
+        raise no_source()
     data = load_data(data_name, image_size=args.image_size)
     if args.sweep:
         return _cmd_sweep(args, run, data)
@@ -277,8 +278,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--labels", action="store_true", help="CSV: add each sample's label column")
     s.add_argument("--batch-size", type=int, default=1024)
     s.add_argument("--image-size", type=int)
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_force_json(s)
     s.set_defaults(func=cmd_encode)
 
 

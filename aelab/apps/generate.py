@@ -13,6 +13,7 @@ from pydantic import Field
 
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
+from .common import add_force_json
 from .output import atomic_output, check_out
 
 HELP = """\
@@ -156,8 +157,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, help="the class, for a conditional model")
     s.add_argument("--out", help="a folder (PNG images) or a .npy/.npz/.csv file")
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_force_json(s)
     s.set_defaults(func=cmd_sample)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,19 @@ from pydantic import Field
 
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
-from .output import atomic_output, check_out
+from .common import (
+    add_force_json,
+    add_image_size,
+    aligned,
+    check_batch,
+    check_command,
+    clean_samples,
+    image_shape,
+    load_npy,
+    print_summary,
+    reconstruct,
+)
+from .output import atomic_output, check_out, save_npy, write_png, write_pngs, written
 
 HELP = """\
 **How it works.** Part of each sample is hidden: a **rectangle** of an image (its position and
@@ -336,13 +347,6 @@ def diffuse(x: np.ndarray, hidden: np.ndarray, start: np.ndarray, sweeps: int = 
     return cur
 
 
-def _reconstruct(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-    from .. import inspect as ins
-
-    out = [ins.reconstruct(model, x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    return np.clip(np.concatenate(out), 0.0, 1.0).astype(np.float32)
-
-
 def _known_mse(r: np.ndarray, x: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Per sample: mean squared difference over the known values (0 where none is known)."""
     n = len(x)
@@ -352,21 +356,6 @@ def _known_mse(r: np.ndarray, x: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 # -- the core -------------------------------------------------------------------------------
-def _check(model: Any, x: np.ndarray, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    want = tuple(model.sample_shape)
-    if x.shape == want:  # one sample without the batch axis
-        x = x[None]
-    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want or len(x) == 0:
-        raise ApplicationError(
-            f"{what} has shape {list(x.shape)}, but the model takes samples of shape "
-            f"{list(want)} (one sample, or a batch of them)."
-        )
-    if np.isinf(x).any():
-        raise ApplicationError(f"{what} holds infinite values; mark missing values with NaN.")
-    return x
-
-
 def inpaint(
     model: Any,
     x: np.ndarray,
@@ -385,7 +374,7 @@ def inpaint(
     samples' own known values are used. When ``x`` holds real values under the mask they are the
     original, and the in-mask error of the model and of the simple fills is measured."""
     SPEC.require(model)
-    x = _check(model, x, "The input")
+    x = check_batch(model, x, "The input", nan_ok=True)
     if hidden is None:
         hidden = np.isnan(x)
     hidden = np.asarray(hidden, bool)
@@ -427,7 +416,7 @@ def inpaint(
     for t in range(steps + 1):
         if params.select == "last" and t == steps:
             break
-        recon = _reconstruct(model, cur, batch_size)
+        recon = reconstruct(model, cur, batch_size)
         if params.select == "consistent":
             err = _known_mse(recon, known_x, known)
             better = err < best_err
@@ -466,7 +455,7 @@ def inpaint_samples(
     """Hide part of complete samples with the mask of ``params``, fill it, and score the fill
     inside the hole against the samples themselves."""
     SPEC.require(model)
-    x = _check(model, x, "The data")
+    x = check_batch(model, x, "The data", nan_ok=True)
     if np.isnan(x).any():
         raise ApplicationError(
             "The data holds NaN values; to fill them where they are, pass it as INPUT without "
@@ -583,13 +572,10 @@ def read_input(path: Path, model: Any, scaling: dict | None) -> Input:
     shape = tuple(model.sample_shape)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ApplicationError(f"{path} is not a plain .npy array ({exc}).") from None
+        x = load_npy(path)
         if not np.issubdtype(x.dtype, np.number):
             raise ApplicationError(f"{path} holds {x.dtype} values, not numbers.")
-        x = _check(model, x, "The input")
+        x = check_batch(model, x, "The input", nan_ok=True)
         return Input(x, np.isnan(x) if np.isnan(x).any() else None)
     if suffix == ".csv":
         if len(shape) != 1:
@@ -601,26 +587,12 @@ def read_input(path: Path, model: Any, scaling: dict | None) -> Input:
         x = apply_scaling(raw, scaling or {})  # NaN stays NaN
         return Input(x, np.isnan(x) if np.isnan(x).any() else None, header)
     if suffix in IMAGE_SUFFIXES:
-        if len(shape) != 3:
-            raise ApplicationError(
-                f"This model works on flat vectors of shape {list(shape)}, not images; pass a "
-                ".npy or CSV file."
-            )
+        image_shape(model, "pass a .npy or CSV file.")
         x, hole = _read_png(path, shape, scaling)
         return Input(x, hole)
     raise ApplicationError(
         f"Input must be a .npy or CSV file or a PNG/JPEG image, not '{path.name}'."
     )
-
-
-def _png(sample: np.ndarray, path: Path) -> None:
-    from PIL import Image
-
-    img = np.round(np.clip(sample, 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8)
-    if img.shape[2] == 1:
-        Image.fromarray(img[:, :, 0], "L").save(path, format="PNG")
-    else:
-        Image.fromarray(img, "RGB").save(path, format="PNG")
 
 
 def write(
@@ -654,13 +626,11 @@ def write(
         )
     with atomic_output(out, force, folder=suffix == "") as tmp:
         if suffix == "":
-            for i, s in enumerate(x):
-                _png(s, tmp / f"{i:05d}.png")
+            write_pngs(x, tmp)
         elif suffix == ".png":
-            _png(x[0], tmp)
+            write_png(x[0], tmp)
         elif suffix == ".npy":
-            with open(tmp, "wb") as fh:
-                np.save(fh, x)
+            save_npy(tmp, x)
         elif suffix == ".csv":
             names = header or [f"x{i}" for i in range(x.shape[1])]
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -673,7 +643,7 @@ def write(
                 arrays["original"] = result.original
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)
-    return sorted(out.iterdir()) if out.is_dir() else [out]
+    return written(out)
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -718,31 +688,6 @@ def _reference(run: Any) -> tuple[np.ndarray | None, str]:
     return train.x, f"{train.name} (the run's training part)"
 
 
-def _clean_samples(args: argparse.Namespace, run: Any) -> tuple[np.ndarray, str]:
-    """Up to ``-n`` complete samples: the run's held-out split, or a seeded pick of ``--data``."""
-    from ..data import load_data, load_run_data
-
-    if args.data:
-        data = load_data(args.data, image_size=args.image_size)
-        name = data.name
-    else:
-        if not run.data_meta.get("source"):
-            raise ApplicationError("Pass --data: the run does not record where its data came from.")
-        train, val = load_run_data(run.data_meta, run.config.val_fraction, run.config.seed)
-        data = val if val is not None else train
-        name = f"{data.name} (held-out part)" if val is not None else data.name
-    if tuple(data.sample_shape) != tuple(run.model.sample_shape):
-        raise ApplicationError(
-            f"The data {data.name} has samples of shape {list(data.sample_shape)}, but run "
-            f"'{run.run_id}' was trained on {list(run.model.sample_shape)}."
-        )
-    x = data.x
-    if len(x) > args.n:
-        pick = np.random.default_rng(args.seed).choice(len(x), args.n, replace=False)
-        x = x[np.sort(pick)]
-    return x, name
-
-
 def _text(summary: dict[str, Any]) -> str:
     """The summary as aligned ``name value`` lines."""
     where = summary.get("data") or summary.get("input")
@@ -775,24 +720,18 @@ def _text(summary: dict[str, Any]) -> str:
         )
     if summary.get("out"):
         rows.append(("written to", f"{summary['out']} ({summary['files']} file(s))"))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    return aligned(rows)
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
     """``aelab inpaint RUN [INPUT] [--data FILE] [--mask SPEC] [--iterations N] [--out OUT]``."""
     from ..runs import load_run
 
-    if args.input and args.data:
-        raise ApplicationError(
-            "Pass either INPUT (samples to fill) or --data (complete data to mask and score), "
-            "not both."
-        )
-    if args.n < 1:
-        raise ApplicationError("-n must be at least 1.")
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        check_out(out, args.force)
+    out = check_command(
+        args,
+        "Pass either INPUT (samples to fill) or --data (complete data to mask and score), "
+        "not both.",
+    )
     values: dict[str, Any] = {
         **parse_mask(args.mask),
         "iterations": args.iterations,
@@ -823,15 +762,12 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
             result = inpaint_samples(run.model, given.x, params, reference, reference_name=ref_name)
         summary = {"run": run.run_id, "input": args.input, **result.to_json()}
     else:
-        x, name = _clean_samples(args, run)
+        x, name = clean_samples(args, run)
         result = inpaint_samples(run.model, x, params, reference, reference_name=ref_name)
         summary = {"run": run.run_id, "data": name, **result.to_json()}
     files = write(result, out, args.force, scaling, header) if out is not None else []
     summary.update({"out": args.out, "files": len(files)})
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(_text(summary))
+    print_summary(summary, args.json, lambda: _text(summary))
     return 0
 
 
@@ -867,14 +803,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("-n", type=int, default=1000, help="how many samples to score (1000)")
-    s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
+    add_image_size(s)
     s.add_argument(
         "--out",
         help="filled output: a .png (one image) or a folder (PNG images), a .npy (the array), "
         ".npz (masked, filled, mask, original) or .csv (flat data, raw units)",
     )
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_force_json(s)
     s.set_defaults(func=cmd_inpaint)
 
 

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..applications import ApplicationError
 
@@ -77,3 +78,34 @@ def atomic_output(out: Path, force: bool = False, folder: bool = False) -> Itera
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+
+
+def write_png(sample: Any, path: Path) -> None:
+    """One (C, H, W) sample with values in [0, 1] as a greyscale (one channel) or RGB PNG."""
+    import numpy as np
+    from PIL import Image
+
+    img = np.round(np.clip(sample, 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8)
+    if img.shape[2] == 1:
+        Image.fromarray(img[:, :, 0], "L").save(path, format="PNG")
+    else:
+        Image.fromarray(img, "RGB").save(path, format="PNG")
+
+
+def write_pngs(samples: Any, folder: Path) -> None:
+    """Each sample of a batch as ``00000.png``, ``00001.png``, … in ``folder``."""
+    for i, s in enumerate(samples):
+        write_png(s, folder / f"{i:05d}.png")
+
+
+def save_npy(path: Path, x: Any) -> None:
+    """One array as a .npy file."""
+    import numpy as np
+
+    with open(path, "wb") as fh:
+        np.save(fh, x)
+
+
+def written(out: Path) -> list[Path]:
+    """The files an output is: those of a folder, sorted, or the file itself."""
+    return sorted(out.iterdir()) if out.is_dir() else [out]

@@ -4,7 +4,6 @@ against raw inputs and PCA at the same size (``aelab search``)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -17,7 +16,17 @@ from pydantic import Field
 
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
-from .output import atomic_output, check_out
+from .common import (
+    add_force_json,
+    add_image_size,
+    check_batch,
+    check_run_data,
+    no_source,
+    out_path,
+    print_summary,
+    read_npy_or_image,
+)
+from .output import atomic_output
 
 HELP = """\
 **How it works.** Every sample of the data is encoded once (the *index*: one code per sample;
@@ -275,18 +284,7 @@ def _check_data(model: Any, data: Any) -> None:
 
 def check_query(model: Any, x: Any, what: str = "The query") -> np.ndarray:
     """Query samples as a batch of the model's sample shape (one sample may lack the batch axis)."""
-    x = np.asarray(x, dtype=np.float32)
-    want = tuple(model.sample_shape)
-    if x.shape == want:
-        x = x[None]
-    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want or len(x) == 0:
-        raise ApplicationError(
-            f"{what} has shape {list(x.shape)}, but the model takes samples of shape "
-            f"{list(want)} (one sample, or a batch of them)."
-        )
-    if not np.isfinite(x).all():
-        raise ApplicationError(f"{what} holds NaN or infinite values.")
-    return x
+    return check_batch(model, x, what)
 
 
 def codes(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -469,27 +467,14 @@ def evaluate(
 def read_query(path: Path, model: Any, scaling: dict | None) -> np.ndarray:
     """Query samples from a .npy (scaled like the data; one sample or a batch) or, for an image
     model, a PNG or JPEG (mapped to [0, 1] like ``aelab infer`` does)."""
-    from ..cli_export import IMAGE_SUFFIXES, read_image
-
-    if not path.is_file():
-        raise ApplicationError(f"No query file at {path}.")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ApplicationError(f"{path} is not a plain .npy array ({exc}).") from None
-    if suffix in IMAGE_SUFFIXES:
-        shape = tuple(model.sample_shape)
-        if len(shape) != 3:
-            raise ApplicationError(
-                f"This model works on flat vectors of shape {list(shape)}, not images; pass the "
-                "query as a .npy file."
-            )
-        return read_image(path, shape, {"scaling": scaling or {}})
-    raise ApplicationError(
-        f"A query must be a sample number (like 12 or #12), a .npy file or a PNG/JPEG image, "
-        f"not '{path.name}'."
+    return read_npy_or_image(
+        path,
+        model,
+        scaling,
+        what="query",
+        instead="pass the query as a .npy file.",
+        wrong_kind="A query must be a sample number (like 12 or #12), a .npy file or a PNG/JPEG "
+        f"image, not '{path.name}'.",
     )
 
 
@@ -523,14 +508,10 @@ def _data(args: argparse.Namespace, run: Any, split: bool) -> tuple[Any, Any]:
         held = None
     else:
         if not run.data_meta.get("source"):
-            raise ApplicationError("Pass --data: the run does not record where its data came from.")
+            raise no_source()
         fraction = run.config.val_fraction if split else 0.0
         data, held = load_run_data(run.data_meta, fraction, run.config.seed)
-    if tuple(data.sample_shape) != tuple(run.model.sample_shape):
-        raise ApplicationError(
-            f"The data {data.name} has samples of shape {list(data.sample_shape)}, but run "
-            f"'{run.run_id}' was trained on {list(run.model.sample_shape)}."
-        )
+    check_run_data(data, run)
     return data, held
 
 
@@ -599,11 +580,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             "Name a query (a sample number like 12 or #12, a .npy file or a PNG image), or pass "
             "--evaluate to measure precision@k."
         )
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        if args.evaluate:
-            raise ApplicationError("--out writes search hits; --evaluate prints its table only.")
-        check_out(out, args.force)
+    if args.out and args.evaluate:
+        raise ApplicationError("--out writes search hits; --evaluate prints its table only.")
+    out = out_path(args)
     values: dict[str, Any] = {
         "k": args.k,
         "metric": args.metric,
@@ -620,7 +599,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         data, held = _data(args, run, split=True)
         result = evaluate(run.model, data, params, queries=held)
         summary = {"run": run.run_id, **result.to_json()}
-        print(json.dumps(summary) if args.json else _text_eval(summary))
+        print_summary(summary, args.json, lambda: _text_eval(summary))
         return 0
     data, _ = _data(args, run, split=False)
     numbers: list[int] = []
@@ -650,7 +629,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if out is not None:
         write(result, out, args.force)
     summary = {"run": run.run_id, **result.to_json(), "out": args.out}
-    print(json.dumps(summary) if args.json else _text_hits(summary, result))
+    print_summary(summary, args.json, lambda: _text_hits(summary, result))
     return 0
 
 
@@ -700,12 +679,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--batch-size", type=int, default=1024, help="samples encoded per forward pass (1024)"
     )
-    s.add_argument("--image-size", type=int, help="resize images from a folder to this size")
+    add_image_size(s)
     s.add_argument(
         "--out", help="write one CSV row per neighbour: query, rank, index, distance, label"
     )
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--json", action="store_true", help="print JSON")
+    add_force_json(s, "print JSON")
     s.set_defaults(func=cmd_search)
 
 

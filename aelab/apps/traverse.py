@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ..applications import ApplicationError, ApplicationSpec, AppParams
 from ..hookspecs import hookimpl
+from .common import add_force_json
 from .output import atomic_output
 
 HELP = """\
@@ -299,8 +300,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--image-size", type=int)
     s.add_argument("--out", help="a .png picture or a .npy array")
-    s.add_argument("--force", action="store_true", help="replace an existing --out")
-    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_force_json(s)
     s.set_defaults(func=cmd_traverse)
 
 
