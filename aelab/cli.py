@@ -235,7 +235,32 @@ def _parse_options(spec: Any, pairs: list[list[str]]) -> dict[str, Any]:
     return {key: coerce_option(spec.params, key, value) for key, value in pairs or []}
 
 
+def _launch_torchrun(n: int, typed: list[str]) -> int:
+    """Run this same ``aelab train`` command again under torchrun in ``n`` processes."""
+    import subprocess
+
+    argv, skip = [], False
+    for token in typed:  # the command as typed, less --nproc and its value
+        if skip:
+            skip = False
+        elif token == "--nproc":
+            skip = True
+        elif not token.startswith("--nproc="):
+            argv.append(token)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command = [*launcher, f"--nproc-per-node={n}", "-m", "aelab", *argv]
+    try:
+        return subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:
+        return 130
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.nproc is not None:
+        if args.nproc < 1:
+            raise AelabError(f"--nproc must be a number of processes, 1 or more, not {args.nproc}.")
+        if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", 1)) == 1:
+            return _launch_torchrun(args.nproc, args.argv)
     from .callbacks import ConsoleProgress, JsonLines
     from .data import keep_labels, load_data
     from .errors import DataError
@@ -489,6 +514,14 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
         "protocol of `aelab anomaly`, which takes them as the normal classes",
     )
     s.add_argument("--json", action="store_true", help="print one JSON object per event")
+    s.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train in N processes with DistributedDataParallel on this machine (a shortcut "
+        "for `torchrun --standalone --nproc-per-node N -m aelab train ...`; gloo on CPU, nccl "
+        "on CUDA); only the first process prints and saves",
+    )
     from .series import add_series_arguments
 
     add_series_arguments(s)
@@ -653,6 +686,7 @@ def _main(argv: list[str] | None) -> int:
         if word == "train" and ("-h" in argv or "--help" in argv):
             _show_model_options(parser, argv, word)
         args = parser.parse_args(argv)
+        args.argv = argv  # as typed, for a command that runs itself again (--nproc)
         if args.command is None:
             parser.print_help()
             return 2

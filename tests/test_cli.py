@@ -375,3 +375,17 @@ def test_train_cuts_a_csv_series_into_windows_and_a_resume_keeps_them(tmp_path, 
     assert load_run(run_id).series["window"] == 32
     assert main([*args, "--window", "999"]) == 1
     assert "longer than the series" in capsys.readouterr().err
+
+
+def test_nproc_trains_in_two_processes_and_saves_one_normal_run(capfd):
+    from aelab.runs import load_run
+
+    args = ["train", "autoencoder", "--epochs", "1", "--seed", "0"]
+    assert main([*args, "--nproc", "2", "--json"]) == 0
+    out = capfd.readouterr().out  # the launched processes print to the same terminal
+    run_id = json.loads([line for line in out.splitlines() if '"run"' in line][-1])["run"]
+    run = load_run(run_id)  # one run, saved by the first process, that loads in one process
+    assert run.status == "completed" and len(run.history) == 1
+    assert main(["train", "--resume", run_id, "--epochs", "1", "--json"]) == 0
+    assert main([*args, "--nproc", "0"]) == 1
+    assert "--nproc must be a number of processes, 1 or more, not 0." in capfd.readouterr().err
