@@ -14,16 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from screenshot_app import set_number  # noqa: E402  (a script beside this one)
+
 from aelab.plugins import get_model  # noqa: E402
 from aelab.ui.devserver import ARGS, CHROMIUM, LabServer  # noqa: E402
-
-
-def set_number(page, elem_id: str, value: str) -> None:
-    """Type a value into a slider's or number's box and commit it."""
-    box = page.locator(f"#{elem_id} input[type=number]").first
-    box.fill(value)
-    box.press("Enter")
-    box.blur()
 
 
 def main() -> int:

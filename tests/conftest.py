@@ -75,3 +75,31 @@ def lab(tmp_path_factory):
     with LabServer(env, log=root / "server.log") as server:
         server.root = root
         yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per browser-test module."""
+    from playwright.sync_api import sync_playwright
+
+    from aelab.ui.devserver import ARGS, CHROMIUM
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(lab, browser):
+    """A fresh tab (a fresh gradio session) on the lab, once its controls are generated (for
+    the browser tests: their module imports ``browserkit`` first, which skips without Chromium)."""
+    from browserkit import TIMEOUT, expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    pg.goto(lab.url)
+    expect(pg.locator("#architecture")).to_contain_text("parameters")
+    yield pg
+    context.close()

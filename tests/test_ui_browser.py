@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from pathlib import Path
 
 import pytest
-
-from aelab.ui.devserver import ARGS, CHROMIUM, LabServer
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{CHROMIUM} is missing; the browser tests must run in CI", pytrace=False)
-    pytest.skip(
-        f"{CHROMIUM} is missing (apt install chromium); browser tests skipped",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
+from browserkit import choose, expect, set_epochs, set_number
 
 from aelab.plugins import get_model  # noqa: E402
+from aelab.ui.devserver import LabServer
 
-TIMEOUT = 60_000  # ms; generous because the machine is shared
 # Far more epochs than any machine finishes before the test stops it: watching the page update
 # mid-training must not depend on how fast the machine is.
 EPOCHS = 2000
-expect.set_options(timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -36,46 +23,6 @@ def lab(tmp_path_factory):
     env = {"AELAB_RUNS_DIR": str(root / "runs"), "AELAB_EXPORTS_DIR": str(root / "exports")}
     with LabServer(env, log=root / "server.log") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(lab, browser):
-    """A fresh tab (a fresh gradio session) on the lab, once its controls are generated."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT)
-    pg.goto(lab.url)
-    expect(pg.locator("#architecture")).to_contain_text("parameters")
-    yield pg
-    context.close()
-
-
-def set_number(page, elem_id: str, value: str) -> None:
-    """Type into a slider's or number's box and commit it, as a person would."""
-    box = page.locator(f"#{elem_id} input[type=number]").first
-    box.fill(value)
-    box.press("Enter")
-    box.blur()
-
-
-def set_epochs(page, n: int) -> None:
-    if not page.locator("#train-epochs input[type=number]").first.is_visible():
-        page.get_by_text("Training settings").click()  # the accordion opens; it stays open
-    set_number(page, "train-epochs", str(n))
-    expect(page.locator("#architecture")).to_contain_text(f"{n} epoch(s)")
-
-
-def choose(page, elem_id: str, option: str) -> None:
-    page.locator(f"#{elem_id} input").click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_build_train_watch_and_export(page):
