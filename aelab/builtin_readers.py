@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from . import image_loaders, loaders
+from . import image_loaders, loaders, streaming
 from .data import Dataset, finish
 from .hookspecs import hookimpl
 from .readers import Reader, ReadOptions
@@ -51,6 +51,7 @@ READERS = [
         "(N, H, W, C) with C = 1 or 3; never unpickled",
         read_npy,
         suffixes=(".npy",),
+        stream=streaming.open_npy,
     ),
     Reader(
         "npz",
@@ -73,6 +74,7 @@ READERS = [
         read_image_folder,
         can_read=Path.is_dir,
         label="folder of .png/.jpg/.jpeg images",
+        stream=streaming.open_image_folder,
     ),
     Reader(
         "idx",
@@ -81,6 +83,7 @@ READERS = [
         read_idx,
         can_read=_is_idx,
         label="MNIST IDX (.idx, -ubyte, optionally .gz)",
+        stream=streaming.open_idx,
     ),
 ]
 

@@ -7,16 +7,20 @@ mapping can be applied to new data later with :func:`apply_scaling`.
 from __future__ import annotations
 
 import copy
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import image_loaders, loaders, plugins, windowing
 from .errors import AelabError, DataError
+
+if TYPE_CHECKING:  # streaming imports this module
+    from .streaming import StreamingDataset
 
 DEFAULT_DATASET = "digits"
 KINDS = ("flat", "image")
@@ -78,6 +82,8 @@ class Dataset:
     feature_names: list[str] | None = None
     # For windows of a time series: the series itself and how it was cut (aelab.series).
     series: Any = field(default=None, repr=False)
+    # In memory (an aelab.streaming.StreamingDataset reads its samples from disk instead).
+    streamed = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -166,20 +172,8 @@ class Dataset:
 
     def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
         """A seeded random (train, validation) split; the validation part holds ``val_fraction``."""
-        if not 0.0 < val_fraction < 1.0:
-            raise DataError(
-                f"Dataset '{self.name}': val_fraction must be between 0 and 1, not {val_fraction}."
-            )
-        n = len(self)
-        n_val = int(round(n * val_fraction))
-        if n_val < 1 or n_val > n - 1:
-            empty = "validation" if n_val < 1 else "training"
-            raise DataError(
-                f"Dataset '{self.name}': splitting {n} samples with val_fraction {val_fraction} "
-                f"leaves the {empty} part empty; use more samples or another fraction."
-            )
-        order = np.random.default_rng(seed).permutation(n)
-        return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
+        train, val = split_indices(len(self), val_fraction, seed, self.name)
+        return self.subset(train), self.subset(val)
 
     def meta(self) -> dict:
         """A JSON-able description without the arrays (saved with each run)."""
@@ -198,6 +192,25 @@ class Dataset:
             # An upload in the lab: the user's name for it, its SHA-256 and the server's files.
             **({"upload": copy.deepcopy(up)} if (up := getattr(self, "upload", None)) else {}),
         }
+
+
+def split_indices(
+    n: int, val_fraction: float, seed: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted (train, validation) sample indices of a seeded split of ``n`` samples."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError(
+            f"Dataset '{name}': val_fraction must be between 0 and 1, not {val_fraction}."
+        )
+    n_val = int(round(n * val_fraction))
+    if n_val < 1 or n_val > n - 1:
+        empty = "validation" if n_val < 1 else "training"
+        raise DataError(
+            f"Dataset '{name}': splitting {n} samples with val_fraction {val_fraction} "
+            f"leaves the {empty} part empty; use more samples or another fraction."
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 # -- chosen classes ---------------------------------------------------------------------------
@@ -252,11 +265,11 @@ def keep_labels(data: Dataset, wanted: Any) -> Dataset:
 
 
 def load_run_data(
-    meta: dict, val_fraction: float = 0.0, seed: int = 0
-) -> tuple[Dataset, Dataset | None]:
+    meta: dict, val_fraction: float = 0.0, seed: int = 0, stream: bool | str = False
+) -> tuple[Dataset | StreamingDataset, Dataset | StreamingDataset | None]:
     """A run's data loaded again from the source its description records, with its kept
     classes, split into (training, validation) as the trainer split it (validation None when
-    nothing was held out)."""
+    nothing was held out); ``stream`` as in :func:`load_data`."""
     source = str((meta or {}).get("source") or "")
     if not source:
         raise DataError("The run does not record where its data came from; pass the data.")
@@ -270,6 +283,7 @@ def load_run_data(
         image_size=size,
         grayscale=grayscale,
         series=meta.get("series"),  # windows of a series: cut again as the run recorded
+        stream=stream,
     )
     if meta.get("kept_labels") is not None:
         data = keep_labels(data, meta["kept_labels"])
@@ -318,19 +332,29 @@ def apply_scaling(raw: np.ndarray, scaling: dict) -> np.ndarray:
 
 def choose_scaling(x: np.ndarray, kind: str) -> dict:
     """How to bring raw values to [0, 1]: uint8 / 255, [0, 1] kept, anything else min-max."""
-    if x.dtype == np.uint8:
+    if x.dtype in (np.uint8, np.bool_):
+        return scaling_from_range(x.dtype, kind, None, None)
+    if kind == "image":
+        return scaling_from_range(x.dtype, kind, np.atleast_1d(x.min()), np.atleast_1d(x.max()))
+    return scaling_from_range(x.dtype, kind, x.min(axis=0), x.max(axis=0))
+
+
+def scaling_from_range(dtype: np.dtype, kind: str, lo: Any, hi: Any) -> dict:
+    """:func:`choose_scaling` from the minima and maxima of each column (flat data) or of all
+    values (images, one each), which need not be known for uint8 and boolean data."""
+    if dtype == np.uint8:
         return {"method": "divide", "scale": 255.0}
-    if x.dtype == np.bool_:
+    if dtype == np.bool_:
         return {"method": "none"}
-    lo, hi = float(x.min()), float(x.max())
-    if lo >= 0.0 and hi <= 1.0:
+    low, high = float(np.min(lo)), float(np.max(hi))
+    if low >= 0.0 and high <= 1.0:
         return {"method": "none"}
     if kind == "image":  # one range for all pixels keeps relative brightness between pixels
-        return {"method": "minmax", "min": lo, "max": hi}
+        return {"method": "minmax", "min": low, "max": high}
     return {
         "method": "minmax",
-        "min": x.min(axis=0).astype(np.float64).tolist(),
-        "max": x.max(axis=0).astype(np.float64).tolist(),
+        "min": np.asarray(lo).astype(np.float64).tolist(),
+        "max": np.asarray(hi).astype(np.float64).tolist(),
     }
 
 
@@ -367,8 +391,27 @@ def check_scalable(x: np.ndarray, where: str, columns: Sequence[str] | None = No
         return  # booleans and integers (at most ±1.8e19) always scale
     loaders.check_finite(x, where)
     flat = x.ndim == 2
-    lo = (x.min(axis=0) if flat else np.atleast_1d(x.min())).astype(np.float64)
-    hi = (x.max(axis=0) if flat else np.atleast_1d(x.max())).astype(np.float64)
+    lo = x.min(axis=0) if flat else np.atleast_1d(x.min())
+    hi = x.max(axis=0) if flat else np.atleast_1d(x.max())
+
+    def locate(value: float) -> list[int]:
+        return [int(i) for i in np.unravel_index(int(np.argmax(x == value)), x.shape)]
+
+    check_range(lo, hi, where, flat, columns, locate)
+
+
+def check_range(
+    lo: Any,
+    hi: Any,
+    where: str,
+    flat: bool,
+    columns: Sequence[str] | None = None,
+    locate: Callable[[float], list[int]] | None = None,
+) -> None:
+    """:func:`check_scalable` from finite float values' minima and maxima, per column when
+    ``flat``, else one each; ``locate(value)`` gives the index of a value for the message."""
+    lo = np.atleast_1d(np.asarray(lo)).astype(np.float64)
+    hi = np.atleast_1d(np.asarray(hi)).astype(np.float64)
     with np.errstate(over="ignore"):
         span = hi - lo
     big = np.maximum(np.abs(lo), np.abs(hi))
@@ -381,8 +424,8 @@ def check_scalable(x: np.ndarray, where: str, columns: Sequence[str] | None = No
     if flat:
         what = columns[j] if columns is not None else f"the column at index [:, {j}]"
     else:
-        at = [int(i) for i in np.unravel_index(int(np.argmax(x == extreme)), x.shape)]
-        what = f"its values (the largest in size at index {at})"
+        at = f" (the largest in size at index {locate(extreme)})" if locate else ""
+        what = f"its values{at}"
     if big[j] > FLOAT32_MAX:
         problem = f"hold {extreme:g}" if not flat else f"holds {extreme:g}"
         problem += f", beyond the ±{FLOAT32_MAX:.3g} that 32-bit floats hold"
@@ -413,7 +456,8 @@ def load_data(
     label_column: str | None = None,
     grayscale: bool | None = None,
     series: Any = None,
-) -> Dataset:
+    stream: bool | str = False,
+) -> Dataset | StreamingDataset:
     """A registered dataset by name, or a user file or folder, scaled to [0, 1].
 
     ``image_size`` resizes image data to a square of that many pixels and ``grayscale``
@@ -422,8 +466,14 @@ def load_data(
     ``series`` (an :class:`aelab.series.SeriesOptions`, a dict of its fields, or True for the
     defaults) reads the file as one long time series, rows being time steps, cut into windows;
     for a built-in series it re-cuts the windows.
+    ``stream`` True returns an :class:`aelab.streaming.StreamingDataset` whose samples stay on
+    disk and are read in batches; "auto" does so only for data over the in-memory limit
+    (``AELAB_MAX_DATA_MB``); built-in datasets and series are always loaded into memory.
     """
     from .series import coerce_options, read_series, rewindow
+
+    if not (isinstance(stream, bool) or stream == "auto"):
+        raise DataError(f"stream must be True, False or 'auto', not {stream!r}.")
 
     if image_size is not None and (
         isinstance(image_size, bool)
@@ -439,6 +489,11 @@ def load_data(
     text = os.fspath(name_or_path)
     datasets = plugins.get_datasets()
     if text in datasets:
+        if stream is True:
+            raise DataError(
+                f"Dataset '{text}' is built in and always loaded into memory, so it cannot be "
+                "streamed; only data files can be."
+            )
         dataset = _load_registered(datasets[text])
         if options is not None:
             dataset = rewindow(dataset, options)
@@ -447,6 +502,11 @@ def load_data(
         if not path.exists():
             raise DataError(_not_found(text, sorted(datasets)))
         if options is not None:
+            if stream is True:
+                raise DataError(
+                    f"{path}: a time series is cut into windows in memory, so it cannot be "
+                    "streamed; load it without stream."
+                )
             with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                 dataset = read_series(path, options, label_column)
             channels = None if path.suffix.lower() == ".npy" else dataset.feature_names
@@ -458,7 +518,8 @@ def load_data(
         else:
             from .readers import ReadOptions, read_path
 
-            dataset = read_path(path, ReadOptions(label_column, image_size, grayscale))
+            read_options = ReadOptions(label_column, image_size, grayscale)
+            dataset = read_path(path, read_options, stream=stream)
     return _adjust_images(dataset, image_size, grayscale)
 
 
@@ -503,14 +564,7 @@ def _not_found(text: str, names: list[str]) -> str:
 
 def finish(raw: loaders.Raw, path: Path) -> Dataset:
     """Scale a reader's raw values to [0, 1] and wrap them as a Dataset."""
-    n = len(raw.x)
-    if n < 2:
-        raise DataError(f"{path}: has {n} sample(s); at least 2 are needed to train and validate.")
-    if raw.x.size == 0:
-        raise DataError(
-            f"{path}: has shape {tuple(raw.x.shape)}, so its samples hold no values; "
-            "save at least one feature per sample."
-        )
+    check_samples(raw.x.shape, path)
     columns = None
     if raw.feature_names is not None:
         columns = [f"column '{name}'" for name in raw.feature_names]
@@ -530,11 +584,31 @@ def finish(raw: loaders.Raw, path: Path) -> Dataset:
     )
 
 
-def _adjust_images(dataset: Dataset, image_size: int | None, grayscale: bool | None) -> Dataset:
+def check_samples(shape: tuple[int, ...], path: Path) -> None:
+    """Refuse data of fewer than 2 samples, or whose samples hold no values."""
+    n = shape[0]
+    if n < 2:
+        raise DataError(f"{path}: has {n} sample(s); at least 2 are needed to train and validate.")
+    if math.prod(shape) == 0:
+        raise DataError(
+            f"{path}: has shape {tuple(shape)}, so its samples hold no values; "
+            "save at least one feature per sample."
+        )
+
+
+def _adjust_images(dataset: Any, image_size: int | None, grayscale: bool | None) -> Any:
     """Resize or change the channel count of image data when asked; flat data passes through."""
     if dataset.kind != "image":
         return dataset
-    x = dataset.x
+    if dataset.streamed:  # done per batch as samples are read
+        return dataset.adjusted(image_size, grayscale)
+    x = adjust_images(dataset.x, image_size, grayscale)
+    return dataset if x is dataset.x else replace(dataset, x=x)
+
+
+def adjust_images(x: np.ndarray, image_size: int | None, grayscale: bool | None) -> np.ndarray:
+    """Images (N, C, H, W) in [0, 1] resized to ``image_size`` and converted to one channel
+    (``grayscale`` True) or three (False) when asked; ``x`` itself when nothing changes."""
     if grayscale is True and x.shape[1] == 3:
         # ITU-R 601-2 luma, the weights Pillow's "L" conversion uses
         x = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), x, axes=(0, 1))[:, None]
@@ -542,4 +616,4 @@ def _adjust_images(dataset: Dataset, image_size: int | None, grayscale: bool | N
         x = np.repeat(x, 3, axis=1)
     if image_size is not None and x.shape[2:] != (image_size, image_size):
         x = np.clip(image_loaders.resize_images(x, image_size), 0.0, 1.0)
-    return dataset if x is dataset.x else replace(dataset, x=x)
+    return x

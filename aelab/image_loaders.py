@@ -37,7 +37,7 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTS and not path.name.startswith(".")
 
 
-def _image_files(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str] | None]:
+def image_files(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str] | None]:
     """The images directly in the folder, or in class sub-folders (which then give labels)."""
     where = str(folder)
     top = sorted(p for p in folder.iterdir() if _is_image(p))
@@ -73,7 +73,7 @@ def _unreadable(path: Path) -> DataError:
     )
 
 
-def _probe(path: Path) -> tuple[tuple[int, int], str]:
+def probe_image(path: Path) -> tuple[tuple[int, int], str]:
     """Size and mode from the image header, without decoding the pixels."""
     from PIL import Image
 
@@ -95,8 +95,8 @@ def _too_large(path: Path) -> DataError:
     )
 
 
-def _pixels(path: Path, gray: bool) -> np.ndarray:
-    """Decoded pixels as float32 (H, W, C) on the 8-bit scale 0..255."""
+def decode_image(path: Path, gray: bool) -> tuple[np.ndarray, str]:
+    """Decoded pixels as float32 (H, W, C) on the 8-bit scale 0..255, and the file's mode."""
     from PIL import Image
 
     try:
@@ -107,13 +107,19 @@ def _pixels(path: Path, gray: bool) -> np.ndarray:
                 if img.mode != "F":
                     values = values / 257.0  # 16-bit to the 8-bit scale, so one scaling fits all
                 values = np.clip(values, 0.0, 255.0)[..., None]
-                return values if gray else np.repeat(values, 3, axis=2)
+                return (values if gray else np.repeat(values, 3, axis=2)), img.mode
+            mode = img.mode
             converted = np.asarray(img.convert("L" if gray else "RGB"), dtype=np.float32)
     except Image.DecompressionBombError:
         raise _too_large(path) from None
     except Exception:
         raise _unreadable(path) from None
-    return converted[..., None] if gray else converted
+    return (converted[..., None] if gray else converted), mode
+
+
+def is_gray_mode(mode: str) -> bool:
+    """Whether a Pillow mode holds one channel (the folder reader then reads it as grey)."""
+    return mode in _GRAY_MODES
 
 
 def resize_images(x: np.ndarray, size: int) -> np.ndarray:
@@ -141,10 +147,10 @@ def _mixed_sizes(folder: Path, files: list[Path], sizes: list[tuple[int, int]]) 
 def read_image_folder(folder: Path, image_size: int | None, grayscale: bool | None) -> Raw:
     """PNG/JPEG images, gray or RGB, optionally resized; class sub-folders give labels."""
     where = str(folder)
-    files, labels, names = _image_files(folder)
+    files, labels, names = image_files(folder)
     check_size(where, sum(p.stat().st_size for p in files), "folder's image data")
-    probes = [_probe(p) for p in files]
-    gray = all(mode in _GRAY_MODES for _, mode in probes) if grayscale is None else grayscale
+    probes = [probe_image(p) for p in files]
+    gray = all(is_gray_mode(mode) for _, mode in probes) if grayscale is None else grayscale
     sizes = {size for size, _ in probes}
     if image_size is None and len(sizes) > 1:
         _mixed_sizes(folder, files, [size for size, _ in probes])
@@ -153,7 +159,7 @@ def read_image_folder(folder: Path, image_size: int | None, grayscale: bool | No
     check_size(where, len(files) * channels * height * width * 4, "decoded image data")
     x = np.empty((len(files), channels, height, width), dtype=np.float32)
     for i, path in enumerate(files):
-        pixels = _pixels(path, gray).transpose(2, 0, 1)
+        pixels = decode_image(path, gray)[0].transpose(2, 0, 1)
         x[i] = resize_images(pixels[None], image_size)[0] if image_size else pixels
     return Raw(x, "image", labels, names, dict(EIGHT_BIT))
 
@@ -185,17 +191,25 @@ def read_idx_array(path: Path) -> np.ndarray:
     """Parse an IDX file: two zero bytes, a type byte, a dimension count, big-endian sizes, data."""
     where = str(path)
     data = _read_capped(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES or data[3] == 0:
+    shape, dtype, offset = idx_layout(data, len(data), where)
+    arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=offset).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
+
+
+def idx_layout(head: bytes, size: int, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, big-endian dtype and data offset of an IDX file of ``size`` bytes whose first
+    bytes are ``head`` (the 4-byte magic and the sizes suffice), checking the data's length."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_DTYPES or head[3] == 0:
         raise DataError(
             f"{where}: does not start with an IDX magic number; expected an MNIST-style IDX file "
             "such as train-images-idx3-ubyte."
         )
-    ndim, dtype = data[3], np.dtype(IDX_DTYPES[data[2]])
+    ndim, dtype = head[3], np.dtype(IDX_DTYPES[head[2]])
     offset = 4 + 4 * ndim
-    if len(data) < offset:
-        raise DataError(f"{where}: is truncated inside its header ({len(data)} bytes).")
-    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected, available = math.prod(shape) * dtype.itemsize, len(data) - offset
+    if size < offset:
+        raise DataError(f"{where}: is truncated inside its header ({size} bytes).")
+    shape = tuple(int(d) for d in np.frombuffer(head, dtype=">u4", count=ndim, offset=4))
+    expected, available = math.prod(shape) * dtype.itemsize, size - offset
     if available < expected:
         raise DataError(
             f"{where}: is truncated; its header declares shape {shape} ({expected} bytes of data) "
@@ -206,8 +220,7 @@ def read_idx_array(path: Path) -> np.ndarray:
             f"{where}: has {available - expected} bytes beyond the shape {shape} its header "
             "declares; the file is corrupt or not an IDX file."
         )
-    arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=offset).reshape(shape)
-    return arr.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
+    return shape, dtype, offset
 
 
 def idx_labels_path(path: Path) -> Path | None:
@@ -231,14 +244,23 @@ def read_idx(path: Path) -> Raw:
     """MNIST-style IDX images (or vectors), with labels from the matching labels file."""
     where = str(path)
     arr = read_idx_array(path)
-    if arr.ndim == 1:
+    check_idx_images(arr.shape, where)
+    x, kind = interpret_array(arr, where)
+    return Raw(x, kind, idx_labels(path, len(x)))
+
+
+def check_idx_images(shape: tuple[int, ...], where: str) -> None:
+    """Refuse a 1-D IDX file: it holds labels, not samples."""
+    if len(shape) == 1:
         raise DataError(
             f"{where}: is a 1-D IDX file, which looks like labels; pass the matching images file."
         )
-    x, kind = interpret_array(arr, where)
-    raw = Raw(x, kind)
+
+
+def idx_labels(path: Path, n: int) -> np.ndarray | None:
+    """The int64 labels of an IDX images file from its companion labels file, if there is one."""
     labels_path = idx_labels_path(path)
-    if labels_path is not None:
-        where_labels = f"{labels_path} (the labels for {path.name})"
-        raw.labels, _ = labels_from_values(read_idx_array(labels_path), where_labels, len(x))
-    return raw
+    if labels_path is None:
+        return None
+    where_labels = f"{labels_path} (the labels for {path.name})"
+    return labels_from_values(read_idx_array(labels_path), where_labels, n)[0]

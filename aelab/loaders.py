@@ -78,8 +78,13 @@ def check_finite(x: np.ndarray, where: str) -> None:
         return
     bad = int(finite.size - np.count_nonzero(finite))
     first = [int(i) for i in np.unravel_index(int(np.argmin(finite)), x.shape)]
+    raise nonfinite_error(where, bad, first)
+
+
+def nonfinite_error(where: str, bad: int, first: list[int]) -> DataError:
+    """The error for ``bad`` NaN or infinite values, the first at index ``first``."""
     verb = "is" if bad == 1 else "are"
-    raise DataError(
+    return DataError(
         f"{where}: {_plural(bad, 'value')} {verb} NaN or infinite, the first at index {first}; "
         "remove or replace them before loading."
     )
@@ -101,23 +106,39 @@ def check_numeric_dtype(dtype: np.dtype, where: str, allow_text: bool = False) -
 def interpret_array(arr: np.ndarray, where: str) -> tuple[np.ndarray, str]:
     """Map an array's shape to aelab's layout: (N, D) flat, or (N, C, H, W) images, C = 1 or 3."""
     check_finite(arr, where)  # before any transpose, so the index matches the user's array
-    if arr.ndim == 2:
-        return arr, "flat"
-    if arr.ndim == 3:
-        return arr[:, None], "image"
-    if arr.ndim == 4 and arr.shape[1] in (1, 3):
-        return arr, "image"
-    if arr.ndim == 4 and arr.shape[3] in (1, 3):
-        return np.ascontiguousarray(arr.transpose(0, 3, 1, 2)), "image"
-    if arr.ndim == 4:
+    layout = array_layout(arr.shape, where)
+    return to_layout(arr, layout), "flat" if layout == "flat" else "image"
+
+
+def array_layout(shape: tuple[int, ...], where: str) -> str:
+    """How a stored array's shape maps to aelab's layout: "flat" (N, D), "nhw" (grey images),
+    "nchw" or "nhwc"; a DataError for any other shape."""
+    if len(shape) == 2:
+        return "flat"
+    if len(shape) == 3:
+        return "nhw"
+    if len(shape) == 4 and shape[1] in (1, 3):
+        return "nchw"
+    if len(shape) == 4 and shape[3] in (1, 3):
+        return "nhwc"
+    if len(shape) == 4:
         raise DataError(
-            f"{where}: has shape {arr.shape}, but 4-D images need 1 or 3 channels, either in "
+            f"{where}: has shape {shape}, but 4-D images need 1 or 3 channels, either in "
             "axis 1 (N, C, H, W) or in the last axis (N, H, W, C)."
         )
     raise DataError(
-        f"{where}: has shape {arr.shape}; expected (samples, features) for flat data or "
+        f"{where}: has shape {shape}; expected (samples, features) for flat data or "
         "(N, H, W), (N, C, H, W) or (N, H, W, C) for images."
     )
+
+
+def to_layout(arr: np.ndarray, layout: str) -> np.ndarray:
+    """Samples of a stored array (layout from :func:`array_layout`) in aelab's layout."""
+    if layout == "nhw":
+        return arr[:, None]
+    if layout == "nhwc":
+        return np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
+    return arr
 
 
 def labels_from_values(values: np.ndarray, where: str, n: int) -> tuple[np.ndarray, list | None]:
@@ -171,6 +192,17 @@ def read_npy(path: Path) -> Raw:
 
 def load_npy_array(path: Path) -> np.ndarray:
     """The numeric array of a .npy file, its header and length checked first; never unpickled."""
+    check_npy_file(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise DataError(f"{path}: cannot be read as a .npy array; it may be corrupt.") from None
+    return arr
+
+
+def check_npy_file(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a .npy file, refusing pickles, bad headers, non-numeric dtypes and
+    truncated data without reading the data."""
     where = str(path)
     with open(path, "rb") as f:
         if f.read(1) == b"\x80":  # the opcode every pickle since protocol 2 starts with
@@ -188,11 +220,7 @@ def load_npy_array(path: Path) -> np.ndarray:
             f"{where}: is truncated; its header declares shape {shape} ({expected} bytes of data) "
             f"but only {available} bytes follow."
         )
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        raise DataError(f"{where}: cannot be read as a .npy array; it may be corrupt.") from None
-    return arr
+    return shape, dtype
 
 
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:

@@ -13,10 +13,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import loaders, plugins
 from .errors import AelabError, DataError, PluginError
+
+if TYPE_CHECKING:  # streaming imports data, which imports this module
+    from .streaming import StreamingDataset
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -37,6 +40,12 @@ class Reader:
     ``suffixes`` are matched case-insensitively against the end of a file's name (".npy",
     ".tar.gz"); ``can_read(path) -> bool`` is asked after the suffixes match, or alone when
     there are none (the only way to read folders). The Dataset returned holds values in [0, 1].
+
+    ``stream(path, options) -> aelab.streaming.StreamingDataset`` is optional: it opens the data
+    so that its samples stay on disk and are read in batches, reading only headers (the host then
+    calls ``prepare()``, which makes any pass over the values that scaling needs). It raises
+    :class:`aelab.streaming.NotStreamable` for a file of its format that cannot be streamed
+    (a compressed one, say); ``load_data(stream="auto")`` then reads that file into memory.
     """
 
     name: str
@@ -45,6 +54,7 @@ class Reader:
     suffixes: tuple[str, ...] = ()
     can_read: Callable[[Path], bool] | None = None
     label: str = ""  # how `aelab datasets` names the format; from the suffixes when empty
+    stream: Callable[[Path, ReadOptions], StreamingDataset] | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +86,7 @@ class Reader:
             "description": self.description,
             "suffixes": list(self.suffixes),
             "can_read": self.can_read is not None,
+            "stream": self.stream is not None,
             "plugin": self.plugin,
         }
 
@@ -93,6 +104,10 @@ def _problems(reader: Reader, taken: dict[str, Reader]) -> list[str]:
         problems.append("it needs a one-line description")
     if not callable(reader.read):
         problems.append("read must be a function read(path, options) returning a Dataset")
+    if reader.stream is not None and not callable(reader.stream):
+        problems.append(
+            "stream must be a function stream(path, options) returning a StreamingDataset"
+        )
     if reader.can_read is not None and not callable(reader.can_read):
         problems.append("can_read must be a function can_read(path) returning True or False")
     bad = [s for s in reader.suffixes if not s.startswith(".") or len(s) < 2]
@@ -158,8 +173,10 @@ def find_reader(path: Path) -> Reader:
     raise DataError(f"{path}: unsupported file type {kind}; accepted formats are {accepted}.")
 
 
-def read_path(path: Path, options: ReadOptions | None = None) -> Any:
-    """Read a user file or folder with the reader that takes it; the Dataset is checked."""
+def read_path(path: Path, options: ReadOptions | None = None, stream: bool | str = False) -> Any:
+    """Read a user file or folder with the reader that takes it; the Dataset is checked.
+    ``stream`` True (or "auto" for data over the size limit) opens it for reading in batches
+    instead, as an :class:`aelab.streaming.StreamingDataset`."""
     from .data import check_loaded
 
     options = options or ReadOptions()
@@ -168,7 +185,17 @@ def read_path(path: Path, options: ReadOptions | None = None) -> Any:
         nbytes = path.stat().st_size
         if nbytes == 0:
             raise DataError(f"{path}: the file is empty; it must hold at least 2 samples.")
-        loaders.check_size(str(path), nbytes)
+    if stream is True and reader.stream is None:
+        able = ", ".join(r.label for r in get_readers().values() if r.stream is not None)
+        raise DataError(
+            f"{path}: {reader.label} data cannot be streamed; the formats that can are {able}."
+        )
+    if stream and reader.stream is not None:
+        streamed = _open_stream(reader, path, options, must=stream is True)
+        if streamed is not None:
+            return streamed
+    if path.is_file():
+        loaders.check_size(str(path), path.stat().st_size)
     try:
         dataset = reader.read(path, options)
     except AelabError:
@@ -186,6 +213,37 @@ def read_path(path: Path, options: ReadOptions | None = None) -> Any:
     if not dataset.source:
         dataset.source = str(path.resolve())
     return dataset
+
+
+def _open_stream(reader: Reader, path: Path, options: ReadOptions, must: bool) -> Any:
+    """The data opened by the reader's ``stream``, or None when streaming is optional and the
+    in-memory reader would take it: it fits under the size limit, or the file cannot stream."""
+    from .streaming import NotStreamable, StreamingDataset
+
+    origin = f"{path}: reader '{reader.name}' of plugin '{reader.plugin}'"
+    try:
+        data = reader.stream(path, options)
+    except NotStreamable:
+        if must:
+            raise
+        return None
+    except AelabError:
+        raise
+    except Exception as exc:  # as for read: one sentence, not a traceback
+        raise DataError(f"{origin} failed to stream ({type(exc).__name__}: {exc}).") from exc
+    if not isinstance(data, StreamingDataset):
+        raise DataError(
+            f"{origin} streamed {type(data).__name__}, not an aelab.streaming.StreamingDataset."
+        )
+    # The in-memory reader refuses what is over the limit as float32 or as a file: stream that.
+    on_disk = path.stat().st_size if path.is_file() else 0
+    if not must and max(data.nbytes_float32, on_disk) <= loaders.max_bytes():
+        return None
+    if len(data) < 2:
+        raise DataError(
+            f"{path}: has {len(data)} sample(s); at least 2 are needed to train and validate."
+        )
+    return data.prepare()
 
 
 def reader_lines() -> list[str]:
