@@ -281,6 +281,14 @@ class ReconstructionAutoencoder(Model):
         if not self.corrupts:
             return x
         r = self.reg
+        share = self.__dict__.get("_share")
+        if generator is None and share is not None:
+            # Training in several processes: corrupt the global batch, the same on every
+            # rank, and keep this rank's rows (see Model._noise).
+            rank, world = share
+            full = x.new_zeros((x.shape[0] * world, *x.shape[1:]))
+            full[rank::world] = x
+            return self.corrupt(full, self.generator_for(x.device))[rank::world].contiguous()
         return corrupt(
             x,
             r["corruption"],

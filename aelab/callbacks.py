@@ -120,10 +120,15 @@ class ConsoleProgress(Callback):
 
     def on_start(self, trainer: Any, event: Start) -> None:
         self.total = max(event.epochs * event.steps_per_epoch, 1)
+        how = [event.data_path()]
+        if event.processes > 1:
+            how.append(f"{event.processes} processes")
+        if event.precision != "fp32":
+            how.append(f"{event.precision} mixed precision")
         print(
             f"Training {event.model_id} on {self.data_name or trainer.data.name} "
-            f"({event.n_train} train, {event.n_val} validation) on {event.device}, "
-            f"{event.n_params:,} parameters",
+            f"({event.n_train} train, {event.n_val} validation; {', '.join(how)}) on "
+            f"{event.device}, {event.n_params:,} parameters",
             file=self.stream,
         )
 

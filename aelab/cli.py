@@ -155,10 +155,14 @@ def _train_settings_help() -> dict[str, str]:
 
     out = {}
     for key, prop in _properties(TrainConfig.model_json_schema()).items():
-        allowed = _schema_allowed(prop)
-        takes = f"One of {allowed}" if "enum" in prop else f"Range {allowed}"
         about = [prop.get("description", "").strip(), _SETTING_NOTES.get(key)]
-        text = " ".join([*filter(None, about), f"{takes}; default {_schema_default(prop)}."])
+        if prop.get("type") == "boolean":  # a switch: the flag turns it on
+            takes = f"{'On' if prop.get('default') else 'Off'} by default."
+        else:
+            allowed = _schema_allowed(prop)
+            kind = "One of" if "enum" in prop else "Range"
+            takes = f"{kind} {allowed}; default {_schema_default(prop)}."
+        text = " ".join([*filter(None, about), takes])
         out[key] = text.replace("%", "%%")  # argparse %-formats help strings
     return out
 
@@ -292,7 +296,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if resume is not None:
         resume.params = params
     config = dict(resume.config.model_dump()) if resume else {}
-    for key in ("epochs", "batch_size", "lr", "optimizer", "seed", "device", "val_fraction"):
+    for key in (
+        *("epochs", "batch_size", "lr", "optimizer", "seed", "device", "val_fraction"),
+        *("precision", "compile", "workers"),
+    ):
         value = getattr(args, key)
         if value is not None:
             config[key] = value
@@ -301,7 +308,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # A series is cut as asked now, or as the resumed run was cut.
     series = options_from_args(args) or (resume.series if resume is not None else None)
     try:
-        data = load_data(data_name, image_size=args.image_size, series=series)
+        stream = {"auto": "auto", "on": True, "off": False}[args.stream]
+        data = load_data(data_name, image_size=args.image_size, series=series, stream=stream)
     except DataError as first:  # a series run resumed on data that is no series
         if resume is None or not args.data or series is None or options_from_args(args):
             raise
@@ -321,6 +329,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise AelabError(problem)
     trainer = Trainer(spec, params, data, config, resume=resume)
     trainer.prepare()
+    # About a hundred progress events an epoch: each reads the loss, which waits for a GPU.
+    trainer.step_every = max(1, trainer.steps_per_epoch // 100)
     if not trainer.strategy.is_main:  # under torchrun, rank 0 alone prints and saves
         trainer.fit()
         return 0
@@ -355,7 +365,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"Run saved in {done.run_dir}")
         for w in warnings:
             print(f"warning: {w.message}", file=sys.stderr)
-    if done.status == "diverged":
+    if done.status in ("diverged", "failed"):
         print(f"error: {done.message}", file=sys.stderr)
         return 1
     return 0
@@ -365,9 +375,11 @@ def _collapse_warnings(done: Any, data: Any, config: Any) -> list[Any]:
     """Posterior or mode collapse of a finished training, checked on its held-out data."""
     from .diagnostics import diagnose
 
-    if done.model is None or done.status == "diverged":
+    if done.model is None or done.status in ("diverged", "failed"):
         return []
     held_out = data.split(config.val_fraction, config.seed)[1] if config.val_fraction else data
+    if getattr(held_out, "streamed", False):  # a sample of it, read into memory
+        held_out = held_out.head(2000)
     return diagnose(done.model, held_out)
 
 
@@ -521,6 +533,19 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
         help="train in N processes with DistributedDataParallel on this machine (a shortcut "
         "for `torchrun --standalone --nproc-per-node N -m aelab train ...`; gloo on CPU, nccl "
         "on CUDA); only the first process prints and saves",
+    )
+    s.add_argument("--precision", metavar="P", help=settings["precision"])
+    s.add_argument(
+        "--compile", action="store_const", const=True, default=None, help=settings["compile"]
+    )
+    s.add_argument("--workers", type=int, metavar="N", help=settings["workers"])
+    s.add_argument(
+        "--stream",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="read the data from disk batch by batch instead of holding it in memory: auto "
+        "streams .npy, IDX and image folders larger than AELAB_MAX_DATA_MB (default auto); "
+        "the first line says which",
     )
     from .series import add_series_arguments
 

@@ -1,18 +1,55 @@
 """How many processes train: one (the default) or several under torch.distributed.
 
-The trainer asks its strategy four things: which device, how to wrap the step module, which
-share of a batch this process takes, and whether a loss is finite everywhere. Nothing else in
-aelab knows how many processes there are.
+The trainer asks its strategy which device, how to wrap the step module, which samples this
+process takes each epoch, and how to combine the figures of all processes. Nothing else in aelab
+knows how many processes there are.
+
+Several processes reproduce one process of the same global batch: every rank shuffles with the
+same seed (a ``DistributedSampler``, so rank ``r`` of ``w`` takes every ``w``-th sample of each
+global batch), draws the global batch's noise and keeps its own rows, normalises batches over
+the global batch (synchronised batch norm) and averages gradients (DistributedDataParallel).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DistributedSampler
+
+from .errors import ParamsError
+
+
+class EpochBatches:
+    """The batches of sample indices this process trains on in one epoch (a batch sampler).
+
+    A ``DistributedSampler`` orders the samples: with one process it is a seeded
+    ``randperm`` per epoch; with ``w`` processes each takes every ``w``-th index of the same
+    permutation (padded to a multiple of ``w``), so its i-th batch of ``B / w`` indices is its
+    share of the one-process run's i-th batch of ``B``.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.sampler = DistributedSampler(
+            range(n), num_replicas=world_size, rank=rank, shuffle=True, seed=seed
+        )
+        self.batch_size = batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle for ``epoch`` (the same order on every rank, another one every epoch)."""
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = list(self.sampler)
+        b = self.batch_size
+        return (order[i : i + b] for i in range(0, len(order), b))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)
 
 
 class SingleProcess:
@@ -31,30 +68,42 @@ class SingleProcess:
         """The device this process trains on."""
         return picked
 
+    def prepare(self, model: nn.Module) -> None:
+        """Make the model train as one model across processes (nothing to do in one)."""
+
     def wrap(self, module: nn.Module) -> nn.Module:
         """The module whose forward runs each training step."""
         return module
 
-    def shard(self, idx: torch.Tensor) -> torch.Tensor:
-        """This process's share of a global batch's sample indices."""
-        return idx
+    def batch_sampler(self, n: int, batch_size: int, seed: int) -> EpochBatches:
+        """This process's batches of a global batch of ``batch_size``, shuffled by ``seed``."""
+        if batch_size % self.world_size:
+            raise ParamsError(
+                f"The batch size {batch_size} does not split evenly across {self.world_size} "
+                f"processes; use a multiple of {self.world_size}."
+            )
+        return EpochBatches(n, batch_size // self.world_size, seed, self.rank, self.world_size)
 
-    def all_finite(self, value: float) -> bool:
-        """Whether the loss is finite in every process (all must stop together)."""
-        return math.isfinite(value)
+    def val_share(self, n: int) -> range:
+        """The validation samples this process evaluates."""
+        return range(self.rank, n, self.world_size)
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` summed over processes (a 1-D float tensor)."""
+        return values
+
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` averaged over processes (a 1-D float tensor)."""
+        return self.sum(values) / self.world_size
 
     def noise_seed(self, seed: int) -> int:
-        """The seed of this process's training noise."""
+        """The seed of this process's training noise (the same on every rank, see above)."""
         return seed
 
 
 class DistributedDataParallel(SingleProcess):
-    """Several processes (launched by torchrun), gradients averaged by DistributedDataParallel.
-
-    Every process builds the same initial weights (DDP also broadcasts rank 0's), shuffles with
-    the same seed and takes every ``world_size``-th sample of each global batch, and draws its
-    own noise.
-    """
+    """Several processes (launched by torchrun), gradients averaged by DistributedDataParallel;
+    ``nccl`` on CUDA, ``gloo`` on the CPU."""
 
     distributed = True
 
@@ -75,6 +124,12 @@ class DistributedDataParallel(SingleProcess):
             return torch.device("cuda", torch.cuda.current_device())
         return picked
 
+    def prepare(self, model: nn.Module) -> None:
+        # Batch norm over the global batch, as one process would compute it; and the noise of
+        # the global batch, of which this rank keeps its rows.
+        sync_batch_norm(model)
+        model.__dict__["_share"] = (self.rank, self.world_size)
+
     def wrap(self, module: nn.Module) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -88,20 +143,12 @@ class DistributedDataParallel(SingleProcess):
         steps = getattr(getattr(module, "model", None), "steps", ())
         return DDP(module, device_ids=ids, find_unused_parameters=len(steps) > 1)
 
-    def shard(self, idx: torch.Tensor) -> torch.Tensor:
-        return idx[self.rank :: self.world_size]
-
-    def all_finite(self, value: float) -> bool:
-        flag = torch.tensor([1.0 if math.isfinite(value) else 0.0])
-        if self.dist.get_backend() == "nccl":
-            flag = flag.cuda()
-        self.dist.all_reduce(flag, op=self.dist.ReduceOp.MIN)
-        return bool(flag.item() > 0)
-
-    def noise_seed(self, seed: int) -> int:
-        # Each process corrupts its own samples: the same noise on every rank would be a
-        # smaller effective batch of noise.
-        return seed + 1_000_003 * self.rank
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        out = values.detach().clone()
+        if self.dist.get_backend() == "nccl" and out.device.type != "cuda":
+            out = out.cuda()
+        self.dist.all_reduce(out)
+        return out.to(values.device)
 
 
 def pick_strategy() -> SingleProcess:
@@ -111,3 +158,60 @@ def pick_strategy() -> SingleProcess:
     if dist.is_available() and (dist.is_initialized() or int(os.environ.get("WORLD_SIZE", 1)) > 1):
         return DistributedDataParallel()
     return SingleProcess()
+
+
+# -- batch norm over the global batch -----------------------------------------------------------
+
+
+class _SyncedBatchNorm:
+    """Batch statistics summed over every process (torch's SyncBatchNorm runs on GPUs only).
+
+    Mixed into a model's own batch-norm classes in place, so parameters, buffers, the
+    optimizer's references and the state dict's keys stay as they are; outside distributed
+    training it is the plain layer.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+        from torch.distributed.nn.functional import all_reduce
+
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)  # type: ignore[misc]
+        c = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        count = x.new_full((1,), x.numel() // c)
+        stats = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        n = stats[-1]
+        mean = stats[:c] / n
+        var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0.0)
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum
+                if m is None:  # a cumulative average, as torch's batch norm keeps it
+                    m = 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_(var.detach() * n / (n - 1), m)
+        shape = [1, c] + [1] * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+_SYNCED: dict[type, type] = {}
+
+
+def sync_batch_norm(model: nn.Module) -> int:
+    """Make every batch-norm layer of ``model`` normalise over all processes; how many."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    count = 0
+    for module in model.modules():
+        cls = type(module)
+        if isinstance(module, _BatchNorm) and not isinstance(module, _SyncedBatchNorm):
+            if cls not in _SYNCED:
+                _SYNCED[cls] = type(f"Synced{cls.__name__}", (_SyncedBatchNorm, cls), {})
+            module.__class__ = _SYNCED[cls]
+            count += 1
+    return count

@@ -23,6 +23,17 @@ class Start:
     n_val: int
     epochs: int
     steps_per_epoch: int
+    streamed: bool = False  # read from disk batch by batch, not held in memory
+    workers: int = 0  # processes reading streamed data
+    processes: int = 1  # training processes (torchrun)
+    precision: str = "fp32"
+
+    def data_path(self) -> str:
+        """How the data reaches the model, in words."""
+        if not self.streamed:
+            return "held in memory"
+        readers = f"{self.workers} reader process{'es' if self.workers != 1 else ''}"
+        return f"streamed from disk by {readers}" if self.workers else "streamed from disk"
 
 
 @dataclass

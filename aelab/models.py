@@ -210,23 +210,32 @@ class Model(nn.Module):
         self.rng = moved
         return moved
 
+    def _noise(self, draw: Any, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """Noise from ``draw`` (torch.randn or torch.rand) by the model's generator. Training in
+        several processes (``_share`` = (rank, world size), set by the trainer for the length
+        of the training), each rank draws the global batch's noise, the same on every rank, and
+        keeps its own rows: the noise of a one-process run of the same global batch."""
+        g = self.generator_for(like.device)
+        share = self.__dict__.get("_share")
+        if share is None or not shape:
+            return draw(shape, generator=g, dtype=like.dtype, device=like.device)
+        rank, world = share
+        full = draw(
+            (shape[0] * world, *shape[1:]), generator=g, dtype=like.dtype, device=like.device
+        )
+        return full[rank::world].contiguous()
+
     def randn_like(self, t: torch.Tensor) -> torch.Tensor:
         """N(0, 1) noise shaped like ``t``, from the model's own generator."""
-        return torch.randn(
-            t.shape, generator=self.generator_for(t.device), dtype=t.dtype, device=t.device
-        )
+        return self._noise(torch.randn, tuple(t.shape), t)
 
     def rand_like(self, t: torch.Tensor) -> torch.Tensor:
         """U[0, 1) noise shaped like ``t``, from the model's own generator."""
-        return torch.rand(
-            t.shape, generator=self.generator_for(t.device), dtype=t.dtype, device=t.device
-        )
+        return self._noise(torch.rand, tuple(t.shape), t)
 
     def randn(self, *shape: int, like: torch.Tensor) -> torch.Tensor:
         """N(0, 1) noise of ``shape`` on ``like``'s device and dtype, from the model's generator."""
-        return torch.randn(
-            shape, generator=self.generator_for(like.device), dtype=like.dtype, device=like.device
-        )
+        return self._noise(torch.randn, tuple(shape), like)
 
     # -- training --------------------------------------------------------------------------
     def configure_optimizers(self, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:

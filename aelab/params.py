@@ -108,6 +108,28 @@ class TrainConfig(BaseModel):
         title="Validation fraction",
         description="Share of the data held out for the validation loss.",
     )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        title="Precision",
+        description="Arithmetic of the forward pass: fp32, or mixed precision under autocast "
+        "(bf16, or fp16 with a gradient scaler); weights and optimizer state stay 32-bit. "
+        "Mixed precision pays on GPUs with tensor cores, rarely on a CPU.",
+    )
+    compile: bool = Field(
+        False,
+        title="Compile",
+        description="Compile the model's networks with torch.compile before training; the "
+        "first steps wait for the compiler. Pays for large convolutional models on a GPU.",
+    )
+    workers: int = Field(
+        -1,
+        ge=-1,
+        le=64,
+        title="Reader processes",
+        description="Processes reading streamed data ahead of training; -1 picks one per "
+        "spare core (at most 4), 0 reads in the training process. Data held in memory needs "
+        "none.",
+    )
 
 
 def _field_path(loc: tuple) -> str:

@@ -7,6 +7,7 @@ printing, the lab's live view, logging) is a callback (``aelab.callbacks``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterable, Iterator
@@ -17,16 +18,17 @@ import torch
 from torch import nn
 
 from .distributed import SingleProcess, pick_strategy
-from .errors import ParamsError, TrainingError
+from .errors import DataError, ParamsError, TrainingError
 from .evaluation import (  # noqa: F401 - re-exported: aelab.train.evaluate is public
     _finite,
     _floats,
-    _mean,
     batch_tensors,
     evaluate,
     evaluate_batches,
+    evaluate_totals,
 )
 from .events import Done, Epoch, Event, Start, Step, StopSignal  # noqa: F401 - re-exported
+from .feeds import EVAL_BATCH, make_feed
 from .models import METRICS, Model, ModelSpec, build_seeded
 from .params import Params, TrainConfig, validate
 from .snapshot import Snapshot
@@ -53,6 +55,43 @@ def seed_everything(seed: int) -> None:
     """Seed torch's and numpy's global generators (scripts; the trainer itself never uses them)."""
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
+
+
+def mixed_precision(precision: str, device: torch.device) -> tuple[Any, Any]:
+    """The autocast context for ``precision`` on ``device`` and its gradient scaler (fp16 only:
+    its narrow range needs the loss scaled up so that small gradients do not vanish)."""
+    if precision == "fp32":
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    if not torch.amp.autocast_mode.is_autocast_available(device.type):
+        raise ParamsError(f"Mixed precision is not available on {device.type}; use fp32.")
+
+    def autocast() -> Any:
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    return autocast, scaler
+
+
+def compile_networks(model: Model) -> None:
+    """torch.compile each network of the model (its child modules) in place, so parameters
+    and state-dict keys stay as they are; the step's loss and bookkeeping stay eager, so nothing
+    recompiles as the step count or a schedule changes."""
+    for name, child in model.named_children():
+        # Module.compile() hands dynamo torch's own ``_call_impl``, a frame it skips (torch
+        # 2.13): compile a function of ours that calls it instead.
+        child._compiled_call_impl = torch.compile(_caller(child._call_impl, name))
+
+
+def _caller(call: Any, name: str) -> Any:
+    """A function calling ``call``, with a code object of its own: dynamo keeps its compiled
+    graphs and its recompile limit per code object, so each network needs its own."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return call(*args, **kwargs)
+
+    run.__code__ = run.__code__.replace(co_name=f"compiled_{name}")
+    return run
 
 
 class StepModule(nn.Module):
@@ -144,6 +183,9 @@ class Trainer:
         else:
             model = build_seeded(spec, self.params, data.sample_shape, data.kind, config.seed)
         model.to(self.device).train()
+        self.strategy.prepare(model)
+        if config.compile:
+            compile_networks(model)
         optimizers = model.configure_optimizers(config)
         if list(optimizers) != list(model.steps):
             raise TrainingError(
@@ -153,23 +195,27 @@ class Trainer:
         if resume is not None:
             self._resume_optimizers(optimizers, runs_mod)
         fields = tuple(model.batch_fields)
-        self.train_tensors = batch_tensors(train_set, fields, self.device, spec.id)
-        self.val_tensors = (
-            batch_tensors(val_set, fields, self.device, spec.id) if val_set is not None else None
+        self.train_feed = make_feed(train_set, fields, self.device, spec.id, config.workers)
+        self.val_feed = (
+            make_feed(val_set, fields, self.device, spec.id, config.workers)
+            if val_set is not None
+            else None
         )
         self.model, self.optimizers = model, optimizers
         self._model_dict = model.__dict__
         self.step_module = self.strategy.wrap(StepModule(model))
-        self._all_finite = self.strategy.all_finite if self.strategy.distributed else math.isfinite
         self._steps = list(optimizers.items())
-        self.n_train = len(self.train_tensors["x"])
+        self.autocast, self.scaler = mixed_precision(config.precision, self.device)
+        self.n_train = len(self.train_feed)
         self.batch_size = min(config.batch_size, self.n_train)
-        self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
+        if self.strategy.world_size > 1:  # the global batch must split evenly
+            self.batch_size = config.batch_size
+        self.sampler = self.strategy.batch_sampler(self.n_train, self.batch_size, config.seed)
+        self.steps_per_epoch = len(self.sampler)
         self.first_epoch = self.history[-1]["epoch"] + 1 if self.history else 1
         self.global_step = (self.first_epoch - 1) * self.steps_per_epoch
-        # A resumed run continues with new shuffles and noise rather than replaying epoch 1's.
-        self.shuffle = torch.Generator()
-        self.shuffle.manual_seed(config.seed + self.first_epoch - 1)
+        # A resumed run continues with new noise rather than replaying epoch 1's (its shuffles
+        # follow the epoch number).
         model.seed_rng(self.strategy.noise_seed(config.seed + self.first_epoch - 1), self.device)
         if resume is not None:
             self.run_id, self.run_dir = resume.run_id, str(resume.path)
@@ -185,9 +231,13 @@ class Trainer:
             str(self.device),
             sum(p.numel() for p in model.parameters()),
             self.n_train,
-            len(self.val_tensors["x"]) if self.val_tensors is not None else 0,
+            len(self.val_feed) if self.val_feed is not None else 0,
             config.epochs,
             self.steps_per_epoch,
+            self.train_feed.streamed,
+            self.train_feed.workers,
+            self.strategy.world_size,
+            config.precision,
         )
         self._prepared = True
         return self._start
@@ -212,60 +262,115 @@ class Trainer:
 
     # -- training --------------------------------------------------------------------------
     def batches(self) -> Iterator[dict[str, torch.Tensor]]:
-        """One epoch of batches (dicts of the model's batch fields), freshly shuffled."""
-        perm = torch.randperm(self.n_train, generator=self.shuffle).to(self.device)
-        bs, shard = self.batch_size, self.strategy.shard
-        for i in range(0, self.n_train, bs):
-            idx = shard(perm[i : i + bs])
-            yield {k: v[idx] for k, v in self.train_tensors.items()}
+        """One epoch of batches (dicts of the model's batch fields), shuffled for this epoch."""
+        self.sampler.set_epoch(getattr(self, "epoch", self.first_epoch))
+        return self.train_feed.batches(self.sampler)
 
-    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float] | None:
-        """One step of every optimizer on ``batch``: the loss terms (and ``total``), or None
-        when a loss was not finite (then nothing was applied from that optimizer on)."""
+    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One step of every optimizer on ``batch``; its loss terms (and ``total``) as 0-d
+        tensors, left unread: reading a value waits for the device, so the trainer reads them
+        only at the event rate and at the end of an epoch."""
         # Straight into the instance dict: nn.Module.__setattr__ costs ~2 µs a step.
         self._model_dict["global_step"] = self.global_step
-        row: dict[str, float] = {}
+        row: dict[str, torch.Tensor] = {}
         self.step_metrics: dict[str, Any] = {}
-        total = 0.0
+        total: torch.Tensor | None = None
+        scaler = self.scaler
         for name, opt in self._steps:
             opt.zero_grad(set_to_none=True)
-            terms = self.step_module(batch, name)
+            with self.autocast():
+                terms = self.step_module(batch, name)
             metrics = terms.pop(METRICS, None) if METRICS in terms else None
             loss = terms["loss"]
-            value = float(loss.detach())
-            if not self._all_finite(value):
-                bad = [
-                    k
-                    for k, v in terms.items()
-                    if k != "loss" and not math.isfinite(float(v.detach()))
-                ]
-                self.diverged_at = {
-                    "epoch": self.epoch,
-                    "step": self.global_step + 1,
-                    "optimizer": name,
-                    "terms": bad or ["loss"],
-                    "phase": "training",
-                }
-                return None
-            loss.backward()
-            opt.step()
-            total += value
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+            value = loss.detach()
+            total = value if total is None else total + value
             for k, v in terms.items():
                 if k != "loss":
-                    # One sync per distinct tensor: a lone term is the loss itself.
-                    row[k] = value if v is loss else float(v.detach())
+                    row[k] = value if v is loss else v.detach()
             if metrics:
                 self.step_metrics.update(metrics)
+        if scaler is not None:
+            scaler.update()
+        assert total is not None
         row["total"] = total
         self.global_step += 1
         return row
 
+    def _read(self, row: dict[str, torch.Tensor]) -> dict[str, float]:
+        """A step's terms as numbers, averaged over the processes."""
+        keys = list(row)
+        values = self.strategy.mean(torch.stack([row[k].float() for k in keys])).tolist()
+        return dict(zip(keys, values))
+
+    def _epoch_means(
+        self, rows: list[dict[str, torch.Tensor]], metric_sums: dict[str, Any]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """The mean of each term and metric over the epoch's steps and the processes: one read
+        of the device for the whole epoch."""
+        keys = list(rows[0])
+        metric_keys = list(metric_sums)
+        sums = [torch.stack([r[k].float() for r in rows if k in r]).sum() for k in keys]
+        counts = [float(sum(k in r for r in rows)) for k in keys]
+        metric_values = [torch.as_tensor(metric_sums[k]).float() for k in metric_keys]
+        device_values = [t.to(self.device) for t in (*sums, *metric_values)]
+        means = self.strategy.mean(torch.stack(device_values)).tolist()
+        losses = {k: means[i] / counts[i] for i, k in enumerate(keys)}
+        metrics = {k: means[len(keys) + i] / len(rows) for i, k in enumerate(metric_keys)}
+        return losses, metrics
+
+    def _first_bad(self, rows: list[dict[str, torch.Tensor]], first_step: int) -> None:
+        """Record where a loss first stopped being finite (read only once one is known bad)."""
+        for i, row in enumerate(rows):
+            bad = [k for k, v in row.items() if k != "total" and not torch.isfinite(v).all()]
+            if bad or not torch.isfinite(row["total"]).all():
+                self.diverged_at = {
+                    "epoch": self.epoch,
+                    "step": first_step + i + 1,
+                    "terms": bad or ["loss"],
+                    "phase": "training",
+                }
+                return
+        self.diverged_at = {
+            "epoch": self.epoch,
+            "step": first_step + len(rows),
+            "terms": ["loss"],
+            "phase": "training",
+        }
+
     def evaluate(self, tensors: dict[str, torch.Tensor] | None = None) -> tuple[dict, dict]:
-        """Mean loss terms and metrics on the validation data (or ``tensors``)."""
-        tensors = self.val_tensors if tensors is None else tensors
-        if tensors is None:
+        """Mean loss terms and metrics on the validation data (or ``tensors``), each process
+        evaluating its share."""
+        if tensors is not None:
+            return evaluate_batches(self.model, tensors)
+        feed = self.val_feed
+        if feed is None:
             return {}, {}
-        return evaluate_batches(self.model, tensors)
+        rng = self.model.rng
+        state = rng.get_state() if rng is not None else None
+        # Batches of EVAL_BATCH / world: each rank's i-th batch is its share of the i-th batch
+        # one process would evaluate, so noise drawn in validation matches too.
+        world = self.strategy.world_size
+        share = self.strategy.val_share(len(feed))
+        sums, metric_sums, n = evaluate_totals(
+            self.model, feed.ordered(share, max(1, EVAL_BATCH // world))
+        )
+        if state is not None:  # evaluating must not move the training's noise on
+            rng.set_state(state)
+        keys, metric_keys = list(sums), list(metric_sums)
+        parts = [sums[k] for k in keys] + [metric_sums[k] for k in metric_keys]
+        parts = [p.to(self.device) for p in parts] + [torch.tensor(float(n), device=self.device)]
+        totals = self.strategy.sum(torch.stack(parts)).tolist()
+        count = max(totals[-1], 1.0)
+        return (
+            {k: totals[i] / count for i, k in enumerate(keys)},
+            {k: totals[len(keys) + i] / count for i, k in enumerate(metric_keys)},
+        )
 
     def _diverge(self) -> None:
         """Go back to the last good epoch, weights and optimizer state both, and say where."""
@@ -324,6 +429,11 @@ class Trainer:
                 self._emit(self._result())
             raise
         finally:
+            if self.model is not None:  # the rows of the global batch's noise were for training
+                self.model.__dict__.pop("_share", None)
+            for feed in (getattr(self, "train_feed", None), getattr(self, "val_feed", None)):
+                if feed is not None:
+                    feed.close()
             for callback in self.callbacks:
                 close = getattr(callback, "close", None)
                 if close is not None:
@@ -348,45 +458,57 @@ class Trainer:
         last = self.first_epoch + config.epochs - 1
         for epoch in range(self.first_epoch, last + 1):
             self.epoch = epoch
-            rows: list[dict[str, float]] = []
+            rows: list[dict[str, torch.Tensor]] = []
             metric_sums: dict[str, Any] = {}
+            first_step = self.global_step
             t0 = time.perf_counter()
-            for batch in self.batches():
-                row = self.step(batch)
-                if row is None:
-                    break
-                rows.append(row)
-                for k, v in self.step_metrics.items():
-                    metric_sums[k] = metric_sums.get(k, 0.0) + (
-                        v.detach() if isinstance(v, torch.Tensor) else v
-                    )
-                self.seen += len(batch["x"]) * self.strategy.world_size
-                if self.step_every and self.global_step % self.step_every == 0:
-                    now = time.perf_counter()
-                    event = Step(
-                        epoch,
-                        self.global_step,
-                        row,
-                        self.seen / max(self.train_time + now - t0, 1e-9),
-                        now - self.t_start,
-                        _floats(self.step_metrics) if self.step_metrics else {},
-                    )
-                    self._emit(event)
-                    yield event
-                if self.stop is not None and self.stop.is_set():
-                    self.status = "stopped"
-                    self.message = f"Training stopped by request during epoch {epoch}."
-                    break
+            try:
+                for batch in self.batches():
+                    row = self.step(batch)
+                    rows.append(row)
+                    for k, v in self.step_metrics.items():
+                        v = v.detach() if isinstance(v, torch.Tensor) else v
+                        metric_sums[k] = metric_sums[k] + v if k in metric_sums else v
+                    self.seen += len(batch["x"]) * self.strategy.world_size
+                    if self.step_every and self.global_step % self.step_every == 0:
+                        losses = self._read(row)
+                        if not _finite(losses):
+                            self._first_bad(rows, first_step)
+                            break
+                        now = time.perf_counter()
+                        event = Step(
+                            epoch,
+                            self.global_step,
+                            losses,
+                            self.seen / max(self.train_time + now - t0, 1e-9),
+                            now - self.t_start,
+                            _floats(self.step_metrics) if self.step_metrics else {},
+                        )
+                        self._emit(event)
+                        yield event
+                    if self.stop is not None and self.stop.is_set():
+                        self.status = "stopped"
+                        self.message = f"Training stopped by request during epoch {epoch}."
+                        break
+            except DataError as exc:  # streamed data that cannot be read: keep what was learned
+                self.status, self.message = "failed", str(exc)
+                break
             self.train_time += time.perf_counter() - t0
+            if rows and self.diverged_at is None:
+                losses, metrics = self._epoch_means(rows, metric_sums)
+                if not _finite(losses):
+                    self._first_bad(rows, first_step)
             if self.diverged_at is not None:
                 self._diverge()
                 break
             if rows:
-                losses = _mean(rows)
-                metrics = {k: v / len(rows) for k, v in _floats(metric_sums).items()}
-                val_losses, val_metrics = self.evaluate()
-                if not _finite(losses) or not _finite(val_losses):
-                    bad = [k for k, v in {**losses, **val_losses}.items() if not math.isfinite(v)]
+                try:
+                    val_losses, val_metrics = self.evaluate()
+                except DataError as exc:
+                    self.status, self.message = "failed", str(exc)
+                    break
+                if not _finite(val_losses):
+                    bad = [k for k, v in val_losses.items() if not math.isfinite(v)]
                     self.diverged_at = {
                         "epoch": epoch,
                         "step": self.global_step,

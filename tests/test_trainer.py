@@ -226,7 +226,8 @@ MODELS = ("autoencoder", "gan")  # one optimizer, and two that leave parameters 
 
 
 def _two_processes(tmp_path: Path, plain: bool) -> list[dict[str, dict]]:
-    """Train every model of MODELS in two gloo processes; each rank's weights by model."""
+    """Train every model of MODELS in two gloo processes; each rank's weights by model (and
+    its losses, in ``<prefix>-<model>.json``)."""
     rendezvous = tmp_path / f"rdv-{plain}"
     worker = ROOT / "tests" / "workers" / "ddp_worker.py"
     procs = [
@@ -258,6 +259,38 @@ def test_two_gloo_processes_keep_identical_weights(tmp_path):
     c, d = _two_processes(tmp_path, plain=True)
     for model_id in MODELS:
         assert any(not torch.equal(c[model_id][k], d[model_id][k]) for k in c[model_id])
+
+
+def test_two_processes_reproduce_one_process_of_the_same_global_batch(tmp_path):
+    """Same shuffles, the global batch's noise and batch statistics, averaged gradients: a
+    2-process run of global batch 64 has the losses of a 1-process run of batch 64."""
+    sys.path.insert(0, str(ROOT / "tests" / "workers"))
+    try:
+        from ddp_worker import CONFIG, StepLosses, params_of
+    finally:
+        sys.path.pop(0)
+    _two_processes(tmp_path, plain=False)
+    data = load_data("digits").subset(slice(0, 256))
+    for model_id in MODELS:
+        steps = StepLosses()
+        trainer = Trainer(
+            get_model(model_id), params_of(model_id), data, CONFIG, save=False, callbacks=[steps]
+        )
+        trainer.fit()
+        two = json.loads((tmp_path / f"False-0-{model_id}.json").read_text())
+        assert len(two["steps"]) == len(steps.rows) == 2 * 3  # 192 samples, batches of 64
+        for got, want in zip(two["steps"], steps.rows):
+            assert got.keys() == want.keys()
+            assert np.allclose(list(got.values()), list(want.values()), rtol=1e-4, atol=1e-6), (
+                model_id,
+                got,
+                want,
+            )
+        for got, want in zip(two["history"], trainer.history):
+            for key in ("losses", "val_losses"):
+                assert np.allclose(
+                    list(got[key].values()), list(want[key].values()), rtol=1e-4, atol=1e-6
+                ), (model_id, key, got[key], want[key])
 
 
 def test_cli_val_fraction_zero_trains_on_everything(capsys):

@@ -244,6 +244,7 @@ class LiveView(Callback):
             "stopped": "Stopped",
             "diverged": "Halted",
             "interrupted": "Interrupted",
+            "failed": "Halted",
         }[event.status]
         status = (
             f"**{verdict}** after {event.epochs_done} epoch(s) · "

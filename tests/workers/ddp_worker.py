@@ -9,26 +9,43 @@ checks that the weights then differ, so its equality check can fail.
 
 from __future__ import annotations
 
+import json
 import sys
 
 import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
 
+from aelab.callbacks import Callback
 from aelab.data import load_data
 from aelab.distributed import DistributedDataParallel, SingleProcess
 from aelab.plugins import get_model
 from aelab.train import Trainer
 
+CONFIG = {"epochs": 2, "batch_size": 64, "seed": 3, "val_fraction": 0.25, "device": "cpu"}
+
+
+def params_of(model_id: str) -> dict:
+    """The hyperparameters each model trains with here (also the test's one-process run)."""
+    return {"code_size": 8} if model_id != "gan" else {"code_size": 8, "noise": 0.1}
+
+
+class StepLosses(Callback):
+    """Every step's loss terms, as the trainer reports them (averaged over processes)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def on_step(self, trainer, event) -> None:
+        self.rows.append(event.losses)
+
 
 class _ShardOnly(SingleProcess):
-    """Each process takes its share of a batch but nothing synchronises the gradients."""
+    """Each process takes its share of a batch (the base class's sampler does that from rank
+    and world size) but nothing synchronises the gradients or the batch statistics."""
 
     def __init__(self, rank: int, world: int):
         self.rank, self.world_size = rank, world
-
-    def shard(self, idx: torch.Tensor) -> torch.Tensor:
-        return idx[self.rank :: self.world_size]
 
 
 def main() -> None:
@@ -40,20 +57,23 @@ def main() -> None:
     data = load_data("digits").subset(slice(0, 256))
     for model_id in model_ids.split(","):
         strategy = _ShardOnly(rank, world) if plain else DistributedDataParallel()
-        params = {"code_size": 8} if model_id != "gan" else {"code_size": 8, "noise": 0.1}
+        steps = StepLosses()
         trainer = Trainer(
             get_model(model_id),
-            params,
+            params_of(model_id),
             data,
-            {"epochs": 2, "batch_size": 64, "seed": 3, "val_fraction": 0.25, "device": "cpu"},
+            CONFIG,
             save=False,
             strategy=strategy,
+            callbacks=[steps],
         )
         done = trainer.fit()
         assert done.status == "completed", done.message
         # Weights only: batch-norm running statistics are per process between DDP's broadcasts.
         state = {k: v.detach().contiguous().clone() for k, v in trainer.model.named_parameters()}
         save_file(state, f"{out}-{model_id}.safetensors")
+        with open(f"{out}-{model_id}.json", "w") as f:
+            json.dump({"steps": steps.rows, "history": trainer.history}, f)
     dist.barrier()
     dist.destroy_process_group()
 
