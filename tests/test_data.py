@@ -5,11 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filekit import write_idx, write_png
 from PIL import Image
 
 from aelab import builtin_datasets, plugins
@@ -44,29 +44,6 @@ def load_error(path: Path | str, *fragments: str, **kwargs) -> str:
         load_data(path, **kwargs)
     name = Path(path).name
     return assert_error(exc_info, name, *fragments)
-
-
-def write_idx(path: Path, arr: np.ndarray, type_code: int = 0x08, truncate: int = 0) -> Path:
-    """Write an IDX file (gzipped when the name ends in .gz), optionally cut short."""
-    big_endian = {0x08: ">u1", 0x0B: ">i2", 0x0D: ">f4"}[type_code]
-    header = struct.pack(">BBBB", 0, 0, type_code, arr.ndim) + struct.pack(
-        f">{arr.ndim}I", *arr.shape
-    )
-    data = header + arr.astype(big_endian).tobytes()
-    if truncate:
-        data = data[:-truncate]
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "wb") as f:
-        f.write(data)
-    return path
-
-
-def write_png(path: Path, pixels: np.ndarray, mode: str | None = None) -> Path:
-    """Save uint8 pixels (H, W) or (H, W, 3) as an image file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img = Image.fromarray(pixels.astype(np.uint8))
-    (img.convert(mode) if mode else img).save(path)
-    return path
 
 
 RNG = np.random.default_rng(0)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filekit import one_sentence
 
 from aelab import plugins
 from aelab.data import FORMATS, Dataset, apply_scaling, describe_formats, load_data
@@ -40,15 +41,6 @@ def register_readers(register):
     register(Reader("bytes", "lines of whitespace-separated bytes 0-255", read_pgmish,
                     suffixes=(".bytes",)))
 '''
-
-
-def one_sentence(exc_info: pytest.ExceptionInfo, *fragments: str) -> str:
-    message = str(exc_info.value)
-    assert "\n" not in message and message.endswith("."), message
-    assert not re.search(r"[.;:]\s+[A-Z][a-z]", message), f"more than one sentence: {message}"
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
 
 
 def _flat(path: Path, options: ReadOptions) -> Dataset:

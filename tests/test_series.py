@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filekit import one_sentence
 
 from aelab import builtin_datasets, runtime, testing, windowing
 from aelab.data import Dataset, load_data, load_run_data
@@ -27,15 +27,6 @@ from aelab.series import (
 from aelab.train import train
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def one_sentence(exc_info: pytest.ExceptionInfo, *fragments: str) -> str:
-    message = str(exc_info.value)
-    assert "\n" not in message and message.endswith("."), message
-    assert not re.search(r"[.;:]\s+[A-Z][a-z]", message), f"more than one sentence: {message}"
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
 
 
 def wave(n_steps: int = 200, seed: int = 0) -> np.ndarray:

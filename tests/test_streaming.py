@@ -3,56 +3,23 @@ of the same file, split and pickle like it, and keep memory bounded."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import multiprocessing
 import operator
 import pickle
-import re
-import struct
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from filekit import one_sentence, write_idx, write_png
 
 from aelab import streaming
 from aelab.data import Dataset, keep_labels, load_data
 from aelab.errors import DataError
 from aelab.readers import get_readers
 from aelab.streaming import StreamingDataset
-
-
-def one_sentence(exc_info: pytest.ExceptionInfo, *fragments: str) -> str:
-    """The error's message is one sentence holding every fragment."""
-    message = str(exc_info.value)
-    assert "\n" not in message and message.endswith("."), message
-    assert not re.search(r"[.;:]\s+[A-Z][a-z]", message), f"more than one sentence: {message}"
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
-
-
-def write_idx(path: Path, arr: np.ndarray, type_code: int = 0x08) -> Path:
-    """An MNIST-style IDX file (gzipped when the name ends in .gz)."""
-    big_endian = {0x08: ">u1", 0x0B: ">i2", 0x0D: ">f4"}[type_code]
-    header = struct.pack(">BBBB", 0, 0, type_code, arr.ndim) + struct.pack(
-        f">{arr.ndim}I", *arr.shape
-    )
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "wb") as f:
-        f.write(header + arr.astype(big_endian).tobytes())
-    return path
-
-
-def write_image(path: Path, pixels: np.ndarray, mode: str | None = None) -> Path:
-    """uint8 pixels (H, W) or (H, W, 3) saved as PNG or JPEG (by the name)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img = Image.fromarray(pixels.astype(np.uint8))
-    (img.convert(mode) if mode else img).save(path)
-    return path
 
 
 def image_folder(root: Path, rgb: bool, sizes=((6, 5),), per_class: int = 4, jpeg=False) -> Path:
@@ -64,7 +31,7 @@ def image_folder(root: Path, rgb: bool, sizes=((6, 5),), per_class: int = 4, jpe
             h, w = sizes[i % len(sizes)]
             pixels = rng.integers(0, 256, (h, w, 3) if rgb else (h, w))
             ext = ".jpg" if jpeg and k == 1 else ".png"
-            write_image(root / name / f"{k}{ext}", pixels)
+            write_png(root / name / f"{k}{ext}", pixels)
             i += 1
     return root
 
@@ -108,7 +75,7 @@ def _folder(**kwargs):
 def _flat_folder(tmp_path):
     rng = np.random.default_rng(6)
     for k in range(5):
-        write_image(tmp_path / "flat" / f"{k}.png", rng.integers(0, 256, (4, 4)))
+        write_png(tmp_path / "flat" / f"{k}.png", rng.integers(0, 256, (4, 4)))
     return tmp_path / "flat", {}
 
 
@@ -307,7 +274,7 @@ def test_what_cannot_stream_says_so(tmp_path, monkeypatch):
 def test_a_bad_image_in_a_folder_is_named_when_read(tmp_path):
     folder = image_folder(tmp_path / "pics", rgb=False)
     (folder / "b" / "2.png").write_bytes(b"not an image at all")
-    write_image(folder / "c" / "3.png", np.zeros((9, 9)))
+    write_png(folder / "c" / "3.png", np.zeros((9, 9)))
     streamed = load_data(folder, stream=True)  # only the first image is probed
     files = sorted(p for p in folder.rglob("*.png"))
     bad, other = files.index(folder / "b" / "2.png"), files.index(folder / "c" / "3.png")
@@ -323,7 +290,7 @@ def test_a_bad_image_in_a_folder_is_named_when_read(tmp_path):
 
 def test_a_colour_image_in_a_folder_opened_as_grey_is_refused(tmp_path):
     folder = image_folder(tmp_path / "pics", rgb=False)
-    colour = write_image(folder / "c" / "9.png", np.full((6, 5, 3), 90))
+    colour = write_png(folder / "c" / "9.png", np.full((6, 5, 3), 90))
     streamed = load_data(folder, stream=True)
     with pytest.raises(DataError) as exc_info:
         streamed.read(slice(None))
