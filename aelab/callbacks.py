@@ -57,7 +57,17 @@ class SaveRun(Callback):
         from . import runs
 
         trainer.model.eval()
-        details = {"diverged_at": event.diverged_at} if event.diverged_at else None
+        start = trainer.prepare()  # how it trained: recorded beside what it trained
+        details: dict[str, Any] = {
+            "trained_with": {
+                "device": start.device,
+                "processes": start.processes,
+                "data": "streamed" if start.streamed else "memory",
+                "reader_processes": start.workers,
+            }
+        }
+        if event.diverged_at:
+            details["diverged_at"] = event.diverged_at
         folder = runs.save_run(
             trainer.run_id,
             trainer.spec,
