@@ -163,6 +163,38 @@ class ConsoleProgress(Callback):
             self.stream.flush()
 
 
+class TqdmProgress(Callback):
+    """A tqdm progress bar over the training's steps (``tqdm.auto``: a widget in a notebook, a
+    text bar in a terminal), the latest losses beside it, one line kept per epoch."""
+
+    def __init__(self, **tqdm_options: Any):
+        self.options = tqdm_options
+        self.bar: Any = None
+
+    def on_start(self, trainer: Any, event: Start) -> None:
+        from tqdm.auto import tqdm
+
+        total = max(event.epochs * event.steps_per_epoch, 1)
+        desc = f"{event.model_id} on {trainer.data.name}"
+        self.bar = tqdm(total=total, desc=desc, unit="step", **self.options)
+
+    def on_step(self, trainer: Any, event: Step) -> None:
+        if self.bar is not None:
+            self.bar.update(trainer.step_every or 1)
+            self.bar.set_postfix_str(fmt_values(event.losses), refresh=False)
+
+    def on_epoch(self, trainer: Any, event: Epoch) -> None:
+        if self.bar is not None:
+            val = event.val_losses.get("total")
+            text = f"epoch {event.epoch}/{event.epochs} {fmt_values(event.losses)}"
+            self.bar.set_postfix_str(text + (f" val {val:.5g}" if val is not None else ""))
+
+    def close(self, trainer: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 class JsonLines(Callback):
     """One JSON object per event on a stream (``aelab train --json``); Done is left to the
     caller, which prints the summary once the run is saved."""

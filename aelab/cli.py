@@ -144,6 +144,12 @@ TRAIN_EPILOG = (
 )
 
 
+LOG_HELP = (
+    "log the training to an experiment tracker: {names} (repeat --log, or separate names with "
+    "commas); tensorboard writes to the run's folder (tensorboard --logdir runs), mlflow to "
+    "MLFLOW_TRACKING_URI or ./mlruns; each needs its extra: pip install 'aelab[tensorboard]'"
+)
+
 # What the CLI adds to a training setting's description (the description itself is TrainConfig's).
 _SETTING_NOTES = {"val_fraction": "0 trains on everything."}
 
@@ -265,69 +271,43 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise AelabError(f"--nproc must be a number of processes, 1 or more, not {args.nproc}.")
         if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", 1)) == 1:
             return _launch_torchrun(args.nproc, args.argv)
+    from .api import TRAIN_SETTINGS, make_trainer
     from .callbacks import ConsoleProgress, JsonLines
-    from .data import keep_labels, load_data
-    from .errors import DataError
     from .plugins import get_model, get_models
-    from .runs import load_run
-    from .train import Trainer
+    from .series import options_from_args
+    from .tracking import make_trackers
 
-    resume = None
+    # Before any data is read: an unknown tracker or a missing package fails at once.
+    if args.log_dir and not args.log:
+        raise AelabError("--log-dir says where TensorBoard writes; add --log tensorboard.")
+    trackers = make_trackers(args.log, **({"log_dir": args.log_dir} if args.log_dir else {}))
+
     if not args.model and len(args.keep_labels or []) > 1 and args.keep_labels[-1] in get_models():
         args.model = args.keep_labels.pop()  # `--keep-labels 3 vae`: the list took the model id
+    if not args.model and not args.resume:
+        raise AelabError("Name a model to train (`aelab models` lists them) or pass --resume RUN.")
+    spec = None if args.resume else get_model(args.model)
     if args.resume:
+        from .runs import load_run
+
         resume = load_run(args.resume)
         spec = resume.spec
-        if args.model and args.model != spec.id:
-            raise AelabError(f"Run '{resume.run_id}' is a '{spec.id}' model, not '{args.model}'.")
-        data_name = args.data or resume.data_meta.get("source", "").removeprefix("builtin:")
-        if not data_name:
-            raise AelabError("Pass --data: the run does not record where its data came from.")
     else:
-        if not args.model:
-            raise AelabError(
-                "Name a model to train (`aelab models` lists them) or pass --resume RUN."
-            )
-        spec = get_model(args.model)
-        data_name = args.data
-    params = spec.validate_params(
-        {**(resume.params.model_dump() if resume else {}), **_parse_options(spec, args.option)}
+        resume = None
+    options = _parse_options(spec, args.option) if spec is not None else {}
+    config = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
+    trainer = make_trainer(
+        args.model,
+        args.data,
+        params=options,
+        config=config,
+        resume=resume,
+        image_size=args.image_size,
+        series=options_from_args(args),
+        stream={"auto": "auto", "on": True, "off": False}[args.stream],
+        keep_labels=args.keep_labels,
     )
-    if resume is not None:
-        resume.params = params
-    config = dict(resume.config.model_dump()) if resume else {}
-    for key in (
-        *("epochs", "batch_size", "lr", "optimizer", "seed", "device", "val_fraction"),
-        *("precision", "compile", "workers"),
-    ):
-        value = getattr(args, key)
-        if value is not None:
-            config[key] = value
-    from .series import options_from_args
-
-    # A series is cut as asked now, or as the resumed run was cut.
-    series = options_from_args(args) or (resume.series if resume is not None else None)
-    try:
-        stream = {"auto": "auto", "on": True, "off": False}[args.stream]
-        data = load_data(data_name, image_size=args.image_size, series=series, stream=stream)
-    except DataError as first:  # a series run resumed on data that is no series
-        if resume is None or not args.data or series is None or options_from_args(args):
-            raise
-        try:
-            data = load_data(data_name, image_size=args.image_size)  # to say how it differs
-        except AelabError:
-            raise first from None
-    # The one-class protocol: only the chosen classes (a resumed run keeps the ones it had).
-    keep = args.keep_labels or (resume.data_meta.get("kept_labels") if resume else None)
-    if keep:
-        data = keep_labels(data, keep)
-    if resume is not None:  # never continue a run on data of another kind or shape
-        from .ui.uploads import data_mismatch
-
-        problem = data_mismatch(resume.data_meta, data.meta())
-        if problem:
-            raise AelabError(problem)
-    trainer = Trainer(spec, params, data, config, resume=resume)
+    data = trainer.data
     trainer.prepare()
     # About a hundred progress events an epoch: each reads the loss, which waits for a GPU.
     trainer.step_every = max(1, trainer.steps_per_epoch // 100)
@@ -335,6 +315,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.fit()
         return 0
     trainer.callbacks.append(JsonLines() if args.json else ConsoleProgress(data_name=data.name))
+    trainer.callbacks.extend(trackers)  # rank 0 alone logs, as it alone saves
     done = trainer.fit()
     warnings = _collapse_warnings(done, data, trainer.config)
     if args.json:
@@ -547,6 +528,16 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
         "streams .npy, IDX and image folders larger than AELAB_MAX_DATA_MB (default auto); "
         "the first line says which",
     )
+    s.add_argument(
+        "--log", action="append", metavar="NAME", help=LOG_HELP.format(names="tensorboard, mlflow")
+    )
+    s.add_argument(
+        "--log-dir",
+        dest="log_dir",
+        metavar="DIR",
+        help="with --log tensorboard: write the event files to DIR/RUN_ID instead of the run's "
+        "own folder",
+    )
     from .series import add_series_arguments
 
     add_series_arguments(s)
@@ -657,6 +648,15 @@ def _show_model_options(parser: argparse.ArgumentParser, argv: list[str], word: 
         train.epilog = f"{options_table(spec)}\n\n{_wrap(TRAIN_EPILOG)}"
 
 
+def _show_trackers(parser: argparse.ArgumentParser) -> None:
+    """With ``train --help``, name every registered tracker (a plugin's too) in the help of
+    --log; otherwise the parser is built without loading plugins."""
+    from .tracking import tracker_names
+
+    action = _subparser(parser, "train")._option_string_actions["--log"]
+    action.help = LOG_HELP.format(names=", ".join(tracker_names()) or "none")
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's last flush at exit finds no closed
     pipe (and prints no 'Exception ignored ... BrokenPipeError')."""
@@ -710,6 +710,7 @@ def _main(argv: list[str] | None) -> int:
         parser = build_parser(applications=word is None or word not in RESERVED_IDS)
         if word == "train" and ("-h" in argv or "--help" in argv):
             _show_model_options(parser, argv, word)
+            _show_trackers(parser)
         args = parser.parse_args(argv)
         args.argv = argv  # as typed, for a command that runs itself again (--nproc)
         if args.command is None:

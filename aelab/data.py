@@ -330,6 +330,25 @@ def apply_scaling(raw: np.ndarray, scaling: dict) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
+def invert_scaling(x01: np.ndarray, scaling: dict) -> np.ndarray:
+    """Values in [0, 1] back in the units a recorded scaling mapped from (float32)."""
+    method = scaling.get("method", "none")
+    x = np.asarray(x01, dtype=np.float32)
+    if method == "none":
+        return x
+    if method == "divide":
+        return x * np.float32(scaling["scale"])
+    if method == "minmax":
+        lo = np.asarray(scaling["min"], dtype=np.float64)
+        hi = np.asarray(scaling["max"], dtype=np.float64)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        return (lo + x.astype(np.float64) * span).astype(np.float32)
+    raise DataError(
+        f"Values scaled by '{method}' cannot be mapped back to the data's units (each window "
+        "was scaled on its own); they stay in [0, 1]."
+    )
+
+
 def choose_scaling(x: np.ndarray, kind: str) -> dict:
     """How to bring raw values to [0, 1]: uint8 / 255, [0, 1] kept, anything else min-max."""
     if x.dtype in (np.uint8, np.bool_):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
+import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -600,3 +602,16 @@ def train(
         step_every=step_every,
     )
     yield from trainer.events()
+
+
+class _CallableModule(types.ModuleType):
+    """This module answers ``aelab.train(...)``: the package's ``train`` attribute becomes this
+    module once anything imports it, so calling it trains through the public API."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from .api import train as train_model
+
+        return train_model(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -377,3 +377,20 @@ def test_divergence_goes_back_to_the_last_good_epoch_exactly(digits):
     assert meta["status"] == "diverged" and meta["diverged_at"]["epoch"] == 3
     on_disk = load_file(str(Path(done.run_dir) / meta["files"]["weights"]))
     assert all(torch.equal(on_disk[k], v) for k, v in weights.items())
+
+
+def test_readme_python_api_example_runs_as_printed(capsys):
+    import aelab
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text[text.index("### Use it from Python") :]
+    code = after[after.index("```python\n") + 10 : after.index("\n```", after.index("```python"))]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "completed True"
+    assert lines[1] == "(5, 8) (5, 64) (1797,)"
+    flagged, _, n, _ = lines[2].split()
+    assert n == "1797" and abs(int(flagged) - 0.05 * 1797) <= 2
+    assert lines[3] == "['reconstruction', 'total']"
+    assert set(aelab.__all__) >= {"train", "load", "Trained", "load_data", "__version__"}
+    assert all(hasattr(aelab, name) for name in aelab.__all__)
