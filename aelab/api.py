@@ -274,6 +274,72 @@ def load(run: Any, runs_dir: str | os.PathLike | None = None, device: str = "cpu
     return Trained(load_run(run, runs_dir, device))
 
 
+# -- evaluation ----------------------------------------------------------------------------------
+
+
+def evaluate_run(
+    trained: Trained,
+    data: Any = None,
+    split: str | None = None,
+    *,
+    nll_samples: int = 0,
+    fd_samples: int = 1000,
+    image_size: int | None = None,
+) -> dict[str, Any]:
+    """What ``aelab eval`` reports for a run (see :meth:`Trained.evaluate`): what was scored
+    (file, split, n), the loss terms and metrics, and :func:`aelab.assessment.assess`."""
+    import torch
+
+    from .assessment import assess
+    from .data import load_run_data
+    from .train import batch_tensors, evaluate_batches
+
+    run = trained.run
+    if data is not None and split is not None:
+        raise ParamsError(
+            "A split applies to the run's own data; data given to evaluate is scored whole, "
+            "so leave the split out."
+        )
+    if data is None:
+        split = split or "val"
+        if split not in ("val", "all"):
+            raise ParamsError(f"The split must be val or all, not '{split}'.")
+        fraction = run.config.val_fraction if split == "val" else 0.0
+        if split == "val" and fraction == 0:
+            split = "all"  # the run held nothing out
+        train_part, val_part = load_run_data(run.data_meta, fraction, run.config.seed)
+        chosen = val_part if val_part is not None else train_part
+        source = str(run.data_meta.get("source") or run.data_meta.get("name") or "")
+    else:
+        if isinstance(data, (str, os.PathLike)):
+            chosen = trained._data(dataset(data, image_size=image_size))
+        else:
+            chosen = trained._data(data)
+        split, source = "whole", str(getattr(chosen, "source", "") or chosen.name)
+    model = run.model
+    if tuple(chosen.sample_shape) != tuple(model.sample_shape):
+        hint = " (--image-size resizes images)" if chosen.kind == "image" else ""
+        raise DataError(
+            f"'{chosen.name}' has samples of shape {list(chosen.sample_shape)}, but run "
+            f"'{run.run_id}' was trained on samples of shape {list(model.sample_shape)}; "
+            f"evaluate it on data of that shape{hint}."
+        )
+    tensors = batch_tensors(chosen, model.batch_fields, torch.device("cpu"), run.spec.id)
+    losses, metrics = evaluate_batches(model, tensors)
+    figures = assess(model, chosen, nll_samples=nll_samples, fd_samples=fd_samples)
+    return {
+        "run": run.run_id,
+        "model": run.spec.id,
+        "data": chosen.name,
+        "source": source,
+        "split": split,
+        "n": len(chosen),
+        "losses": losses,
+        "metrics": metrics,
+        "figures": figures,
+    }
+
+
 # -- a trained model -----------------------------------------------------------------------------
 
 
@@ -376,30 +442,28 @@ class Trained:
 
         return self.unscale(inspect.samples(self.model, n, seed))
 
-    def evaluate(self, data: Any = None, split: str = "val") -> dict[str, Any]:
-        """Mean loss terms and metrics on ``data`` (an array in data units, a Dataset, a name
-        or a path: all of it), by default on the run's own validation split (``split="all"``:
-        every sample of the run's data)."""
-        import torch
-
-        from .train import batch_tensors, evaluate_batches
-
-        if data is None:
-            from .data import load_run_data
-
-            fraction = self.config.val_fraction if split == "val" else 0.0
-            train_part, val_part = load_run_data(self.run.data_meta, fraction, self.config.seed)
-            data = val_part if val_part is not None else train_part
-        else:
-            data = self._data(data)
-        if tuple(data.sample_shape) != tuple(self.model.sample_shape):
-            raise DataError(
-                f"'{data.name}' has samples of shape {list(data.sample_shape)}, but this model "
-                f"was trained on samples of shape {list(self.model.sample_shape)}."
-            )
-        tensors = batch_tensors(data, self.model.batch_fields, torch.device("cpu"), self.spec.id)
-        losses, metrics = evaluate_batches(self.model, tensors)
-        return {"data": data.name, "n": len(data), "losses": losses, "metrics": metrics}
+    def evaluate(
+        self,
+        data: Any = None,
+        split: str | None = None,
+        *,
+        nll_samples: int = 0,
+        fd_samples: int = 1000,
+        image_size: int | None = None,
+    ) -> dict[str, Any]:
+        """Losses, the model's own metrics and the literature's figures (MSE, PSNR, SSIM, BCE;
+        ELBO and the IWAE NLL bound with ``nll_samples``; the Fréchet distance of generated
+        samples) on ``data``: an array in data units, a Dataset, a name or a path, all of it; by
+        default the run's own data, its validation split (``split="val"``) or all of it
+        (``split="all"``)."""
+        return evaluate_run(
+            self,
+            data,
+            split,
+            nll_samples=nll_samples,
+            fd_samples=fd_samples,
+            image_size=image_size,
+        )
 
     def apply(self, application: str, data: Any = None, **params: Any) -> Any:
         """Run a registered application (``aelab applications`` lists them) on ``data`` (an
@@ -430,14 +494,33 @@ class Trained:
 
         return export_run(self.run, out_dir=out_dir, force=force, **options)
 
+    def _rescaled(self, data: Any) -> Any:
+        """``data`` as the model saw its training data: a file's values mapped through the
+        run's scaling rather than the one chosen for the file alone (a test file's range may
+        differ from the training data's)."""
+        from dataclasses import replace
+
+        from .data import apply_scaling, invert_scaling
+
+        ours, theirs = self.scaling, dict(getattr(data, "scaling", None) or {})
+        if not theirs or theirs == ours or getattr(data, "streamed", False):
+            return data
+        try:
+            raw = invert_scaling(data.x, theirs)
+        except DataError:  # windows scaled one by one: nothing to map back
+            return data
+        return replace(data, x=apply_scaling(raw, ours), scaling=ours)
+
     def _data(self, data: Any) -> Any:
         """A Dataset for an application: the run's own data by default; arrays are scaled."""
         from .data import Dataset, load_run_data
 
         if data is None:
             return load_run_data(self.run.data_meta)[0]
-        if isinstance(data, (str, os.PathLike)) or hasattr(data, "sample_shape"):
-            return dataset(data)
+        if isinstance(data, (str, os.PathLike)):
+            data = dataset(data)
+        if hasattr(data, "sample_shape"):
+            return self._rescaled(data)
         x = self.scale(data)
         kind = "image" if len(self.model.sample_shape) == 3 else "flat"
         series = None

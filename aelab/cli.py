@@ -239,6 +239,24 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+class _OptionAction(argparse.Action):
+    """``-o KEY VALUE`` or ``-o KEY=VALUE``, each use adding one (key, value) pair."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None):
+        if len(values) == 1 and "=" in values[0]:
+            pair = values[0].split("=", 1)
+        elif len(values) == 2 and "=" not in values[0]:
+            pair = list(values)
+        else:
+            parser.error(
+                f"{option_string} takes KEY=VALUE or KEY VALUE (one hyperparameter per "
+                f"{option_string}), not {' '.join(values)}"
+            )
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append(pair)
+        setattr(namespace, self.dest, items)
+
+
 def _parse_options(spec: Any, pairs: list[list[str]]) -> dict[str, Any]:
     from .params import coerce_option
 
@@ -384,43 +402,131 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
+FIGURE_NAMES = {
+    "mse": "MSE per element",
+    "psnr": "PSNR dB",
+    "ssim": "SSIM",
+    "bce": "BCE per sample (nats)",
+    "elbo": "ELBO (nats)",
+    "nll": "NLL bound (nats)",
+    "fd": "Fréchet distance",
+}
 
-    from .data import load_data
-    from .runs import load_run
-    from .train import batch_tensors, evaluate_batches
 
-    run = load_run(args.run)
-    data_name = args.data or run.data_meta.get("source", "").removeprefix("builtin:")
-    data = load_data(data_name, image_size=args.image_size)
-    want = tuple(run.model.sample_shape)
-    if tuple(data.sample_shape) != want:
-        hint = " (--image-size resizes images)" if data.kind == "image" and len(want) == 3 else ""
-        raise AelabError(
-            f"{data_name}: has samples of shape {list(data.sample_shape)}, but run '{run.run_id}' "
-            f"was trained on samples of shape {list(want)}; evaluate it on data of that "
-            f"shape{hint}."
+def _figures_text(figures: dict[str, Any]) -> list[str]:
+    """The figures of an evaluation as lines of text, each saying how it was computed."""
+    lines = []
+    shown = {k: figures[k] for k in FIGURE_NAMES if k in figures}
+    if shown:
+        lines.append("  ".join(f"{FIGURE_NAMES[k]} {v:.5g}" for k, v in shown.items()))
+    if "reconstructed_from" in figures:
+        lines.append(f"Reconstructions decoded from {figures['reconstructed_from']}.")
+    if "nll" in figures:
+        lines.append(f"NLL: the importance-weighted bound with {figures['nll_samples']} samples.")
+    if "nll_note" in figures:
+        lines.append(figures["nll_note"])
+    if "fd" in figures:
+        lines.append(
+            f"Fréchet distance: {figures['fd_samples']} generated and {figures['fd_samples']} "
+            f"real samples, in {figures['fd_features']}."
         )
-    if args.split == "val" and run.config.val_fraction > 0:
-        _, data = data.split(run.config.val_fraction, run.config.seed)
-    tensors = batch_tensors(data, run.model.batch_fields, torch.device("cpu"), run.spec.id)
-    losses, metrics = evaluate_batches(run.model, tensors)
+    return lines
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .api import load
+
+    result = load(args.run).evaluate(
+        args.data,
+        args.split,
+        nll_samples=args.nll_samples,
+        fd_samples=args.fd_samples,
+        image_size=args.image_size,
+    )
     if args.json:
-        _print_json(
+        _print_json(result)
+        return 0
+    what = {"val": "its validation split", "all": "all its data", "whole": "the whole file"}
+    print(
+        f"{result['run']} on {result['data']} ({what[result['split']]}, {result['n']} samples): "
+        f"{_fmt_losses(result['losses'])}"
+    )
+    if result["metrics"]:
+        print(f"Metrics: {_fmt_losses(result['metrics'])}")
+    for line in _figures_text(result["figures"]):
+        print(line)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .api import load
+
+    rows = []
+    for run_id in args.runs:
+        trained = load(run_id)
+        result = trained.evaluate(
+            args.data,
+            None if args.data else args.split,
+            nll_samples=args.nll_samples,
+            fd_samples=args.fd_samples,
+            image_size=args.image_size,
+        )
+        last = trained.history[-1] if trained.history else {}
+        rows.append(
             {
-                "run": run.run_id,
-                "data": data.name,
-                "n": len(data),
-                "losses": losses,
-                "metrics": metrics,
+                **result,
+                "params": trained.params.model_dump(mode="json"),
+                "epochs": last.get("epoch", 0),
+                "samples_per_s": last.get("samples_per_s"),
             }
         )
-    else:
-        print(f"{run.run_id} on {data.name} ({len(data)} samples): {_fmt_losses(losses)}")
-        if metrics:
-            print(f"Metrics: {_fmt_losses(metrics)}")
+    if args.json:
+        _print_json({"runs": rows})
+        return 0
+    keys = [k for k in FIGURE_NAMES if any(k in r["figures"] for r in rows)]
+    header = ["run", "model", "epochs", "n", "val loss", *(FIGURE_NAMES[k] for k in keys)]
+    print("| " + " | ".join([*header, "samples/s"]) + " |")
+    print("|" + "---|" * (len(header) + 1))
+    for r in rows:
+        cells = [r["run"], r["model"], str(r["epochs"]), str(r["n"])]
+        cells.append(f"{r['losses'].get('total', float('nan')):.5g}")
+        cells += [f"{r['figures'][k]:.5g}" if k in r["figures"] else "–" for k in keys]
+        sps = r["samples_per_s"]
+        cells.append(f"{sps:,.0f}" if sps else "–")
+        print("| " + " | ".join(cells) + " |")
     return 0
+
+
+def _add_eval_arguments(s: argparse.ArgumentParser) -> None:
+    """The options ``aelab eval`` and ``aelab compare`` share."""
+    s.add_argument(
+        "--data",
+        help="data to evaluate on, scored whole (default: the run's own data, split by --split)",
+    )
+    s.add_argument(
+        "--split",
+        choices=["all", "val"],
+        default=None,
+        help="of the run's own data: val, the validation split it held out (default), or all",
+    )
+    s.add_argument(
+        "--nll-samples",
+        type=int,
+        default=0,
+        metavar="K",
+        help="estimate a VAE's negative log-likelihood with the importance-weighted bound of K "
+        "samples (e.g. 100; default 0: not estimated)",
+    )
+    s.add_argument(
+        "--fd-samples",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="generated and real samples for the Fréchet distance of a generative model "
+        "(default 1000, at most the data's size; 0 skips it)",
+    )
+    s.add_argument("--image-size", type=int)
+    s.add_argument("--json", action="store_true")
 
 
 # -- parser --------------------------------------------------------------------------------
@@ -465,11 +571,11 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
     s.add_argument(
         "-o",
         "--option",
-        nargs=2,
-        action="append",
-        metavar=("KEY", "VALUE"),
-        help="a model hyperparameter, e.g. -o code_size 16 -o nodes '[256,64]'; "
-        "`aelab models ID` lists a model's keys",
+        nargs="+",
+        action=_OptionAction,
+        metavar="KEY[=]VALUE",
+        help="a model hyperparameter, e.g. -o code_size=16 or -o code_size 16, -o nodes "
+        "'[256,64]'; `aelab models ID` lists a model's keys",
     )
     # No argparse defaults: None means "not given", so a resumed run keeps its own settings.
     s.add_argument("--epochs", type=int, metavar="N", help=settings["epochs"])
@@ -547,18 +653,18 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_runs)
 
-    s = sub.add_parser("eval", help="evaluate a saved run")
-    s.add_argument("run")
-    s.add_argument("--data", help="data to evaluate on (default: the run's own data)")
-    s.add_argument(
-        "--split",
-        choices=["all", "val"],
-        default="val",
-        help="val: the run's own validation split (default); all: every sample",
+    s = sub.add_parser(
+        "eval",
+        help="evaluate a saved run: losses, MSE, PSNR, SSIM, BCE, a VAE's NLL, a generator's FD",
     )
-    s.add_argument("--image-size", type=int)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("run")
+    _add_eval_arguments(s)
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("compare", help="evaluate several runs on the same data, in one table")
+    s.add_argument("runs", nargs="+", metavar="RUN")
+    _add_eval_arguments(s)
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("applications", help="list what trained models can be used for")
     s.add_argument("--json", action="store_true", help="print a JSON list with each one's schema")

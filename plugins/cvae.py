@@ -87,6 +87,13 @@ class CVAE(VAE):
         """Mean and log-variance of q(z|x, y) for a labelled batch."""
         return self.encode_stats(self._with_label(batch["x"], batch["y"]))
 
+    def likelihood_inputs(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(x, [x, one-hot label] for the encoder, the one-hot label for the decoder)."""
+        x, y = batch["x"], batch["y"]
+        return x, self._with_label(x, y), self.one_hot(y)
+
     def encode_labeled(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The mean code of x given its label."""
         return self.encode_stats(self._with_label(x, y))[0]

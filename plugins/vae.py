@@ -188,6 +188,44 @@ class VAE(Model):
             "loss": recon + self.kl_weight() * self.kl_penalty(kl_units),
         }
 
+    def likelihood_inputs(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(x, the encoder's input, the decoder's condition) of a batch."""
+        return batch["x"], batch["x"], None
+
+    def likelihood_note(self) -> str | None:
+        """Why this VAE has no likelihood to estimate, or None (a Bernoulli decoder has one)."""
+        if self.params.loss != "bce":
+            return (
+                "This VAE was trained with the mse loss, which fixes no decoder likelihood; "
+                "train it with loss bce for an NLL estimate."
+            )
+        return None
+
+    def log_weights(
+        self, batch: dict[str, torch.Tensor], k: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """log p(x|z) + log p(z) − log q(z|x) for k draws z ~ q(z|x) per sample, (N, k): the
+        importance weights of the IWAE bound (their mean over k is the ELBO). p(x|z) is the
+        Bernoulli decoder the BCE loss trains."""
+        x, enc_in, cond = self.likelihood_inputs(batch)
+        mean, logvar = self.encode_stats(enc_in)
+        n, d = mean.shape
+        eps = torch.randn((k, n, d), generator=generator, dtype=mean.dtype, device=mean.device)
+        z = mean + torch.exp(0.5 * logvar) * eps  # (k, n, d)
+        flat = z.reshape(k * n, d)
+        if cond is not None:
+            flat = torch.cat([flat, cond.repeat(k, 1)], dim=1)
+        logits = self.decode_logits(flat)
+        target = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n, *x.shape[1:])
+        log_px = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        log_px = log_px.reshape(k, n, -1).sum(-1)
+        log_2pi = math.log(2 * math.pi)
+        log_pz = -0.5 * (z.pow(2) + log_2pi).sum(-1)
+        log_qz = -0.5 * (eps.pow(2) + log_2pi + logvar.unsqueeze(0)).sum(-1)
+        return (log_px + log_pz - log_qz).T
+
     def kl_penalty(self, kl_units: torch.Tensor) -> torch.Tensor:
         """The KL term as trained: with free bits, each unit's batch-mean KL counts as at least
         λ nats while training (Kingma et al. 2016); the true KL when evaluating."""
