@@ -32,6 +32,7 @@ TRAIN_SETTINGS = (
     "precision",
     "compile",
     "workers",
+    "threads",
 )
 
 
@@ -111,7 +112,6 @@ def make_trainer(
     stream: bool | str = False,
     keep_labels: Any = None,
     callbacks: Iterable[Any] = (),
-    log: Iterable[str] | str = (),
     save: bool = True,
     runs_dir: str | os.PathLike | None = None,
     step_every: int = 1,
@@ -164,30 +164,17 @@ def make_trainer(
         problem = data_mismatch(resume.data_meta, loaded.meta())
         if problem:
             raise AelabError(problem)
-    trackers = _trackers(log)
     return Trainer(
         spec,
         chosen,
         loaded,
         settings,
         resume=resume,
-        callbacks=[*trackers, *callbacks],
+        callbacks=list(callbacks),
         save=save,
         runs_dir=None if runs_dir is None else os.fspath(runs_dir),
         step_every=step_every,
     )
-
-
-def _trackers(log: Iterable[str] | str) -> list[Any]:
-    names = [log] if isinstance(log, str) else list(log or ())
-    names = [n.strip() for name in names for n in name.split(",") if n.strip()]
-    if not names:
-        return []
-    try:
-        from .tracking import make_trackers
-    except ImportError:  # pragma: no cover - the tracking package ships with aelab
-        raise ParamsError("Experiment tracking is not available in this aelab.") from None
-    return make_trackers(names)
 
 
 def train(
@@ -197,6 +184,7 @@ def train(
     resume: Any = None,
     progress: bool = True,
     log: Iterable[str] | str = (),
+    log_options: dict[str, Any] | None = None,
     callbacks: Iterable[Any] = (),
     save: bool = True,
     runs_dir: str | os.PathLike | None = None,
@@ -213,10 +201,13 @@ def train(
     ``optimizer``, ``seed``, ``device``, ``val_fraction``, ``precision``, ``compile``,
     ``workers``) and the model's own hyperparameters (``aelab models ID`` lists them).
     ``progress``: a progress bar (tqdm: a widget in a notebook); ``log``: trackers by name
-    (``"tensorboard"``, ``"mlflow"``); ``resume``: a run (id, folder or Trained) to continue.
+    (``"tensorboard"``, ``"mlflow"``) with ``log_options`` (``log_dir``, ``experiment``, ...);
+    ``resume``: a run (id, folder or Trained) to continue.
     """
     from .callbacks import TqdmProgress
+    from .tracking import make_trackers
 
+    trackers = make_trackers(log or [], **(log_options or {}))  # before any data is read
     config = {k: settings.pop(k) for k in TRAIN_SETTINGS if k in settings}
     if isinstance(resume, Trained):
         resume = resume.run
@@ -232,11 +223,12 @@ def train(
         stream=stream,
         keep_labels=keep_labels,
         callbacks=[*callbacks, *([TqdmProgress()] if progress else [])],
-        log=log,
         save=save,
         runs_dir=runs_dir,
     )
     trainer.prepare()
+    if trainer.strategy.is_main:  # under torchrun, rank 0 alone logs, as it alone saves
+        trainer.callbacks.extend(trackers)
     trainer.step_every = max(1, trainer.steps_per_epoch // 100)
     done = trainer.fit()
     if done.status in ("diverged", "failed") and progress:

@@ -31,3 +31,10 @@ def register_readers(register: Callable) -> None:
     """Register file formats: call ``register(reader)`` once per :class:`aelab.readers.Reader`
     (its name, a one-line description, the suffixes and/or ``can_read(path)`` check saying what
     it reads, and ``read(path, options)`` returning a Dataset)."""
+
+
+@hookspec
+def register_trackers(register: Callable) -> None:
+    """Register experiment trackers: call ``register(tracker)`` once per
+    :class:`aelab.tracking.Tracker` (its name, a one-line description, the modules it needs and
+    ``make(**options)`` returning a training callback; ``aelab train --log NAME`` chooses it)."""

@@ -31,6 +31,8 @@ DEFAULT_PLUGINS = (
     "aelab.apps.inpaint",
     "aelab.apps.search",
     "aelab.apps.compress",
+    "aelab.tracking.tensorboard",
+    "aelab.tracking.mlflow",
 )
 # The distribution whose entry points are the built-in models (``aelab_plugins.*``): they keep
 # their ids and plugin names whatever else is installed.
@@ -65,6 +67,7 @@ class Registry:
     datasets: dict[str, DatasetEntry] = field(default_factory=dict)
     applications: dict[str, Any] = field(default_factory=dict)
     readers: dict[str, Any] = field(default_factory=dict)  # aelab.readers.Reader by name
+    trackers: dict[str, Any] = field(default_factory=dict)  # aelab.tracking.Tracker by name
 
 
 _registry: Registry | None = None
@@ -318,6 +321,9 @@ def registry() -> Registry:
     from .readers import registrar  # late import: readers imports this module
 
     _call_each("register_readers", registrar(reg.readers))
+    from . import tracking  # late import, like readers
+
+    _call_each("register_trackers", tracking.registrar(reg.trackers))
     _registry = reg
     if _listeners:
         for line in _warning_lines():

@@ -10,6 +10,7 @@ import gradio as gr
 from ..params import TrainConfig
 from ..plugins import get_model, get_models, load_warnings
 from ..series import DEFAULT_WINDOW
+from ..tracking import get_trackers
 from . import apps, exporting, training, views, widgets
 from .session import (
     UPLOAD,
@@ -115,6 +116,15 @@ def build_app() -> gr.Blocks:
                         name: widgets.control(name, prop, elem_id=f"train-{name}")
                         for name, prop in cfg_schema["properties"].items()
                     }
+                    log_cb = gr.CheckboxGroup(
+                        [(t.label, t.name) for t in get_trackers().values()],
+                        value=[],
+                        label="Log to",
+                        info="Experiment trackers that record this training: TensorBoard writes "
+                        "into the run's tensorboard/ folder, MLflow to MLFLOW_TRACKING_URI or "
+                        "./mlruns. Each needs its extra, e.g. pip install 'aelab[tensorboard]'.",
+                        elem_id="train-log",
+                    )
                 with gr.Accordion("Architecture", open=True):
                     arch_md = gr.Markdown(elem_id="architecture")
                 with gr.Accordion(
@@ -367,8 +377,18 @@ def build_app() -> gr.Blocks:
         train_outputs = [status, loss_plot, grid, result_json, run_box]
         train_event = train_btn.click(
             guarded(training.start_training),
-            # Series settings last, so callers that pass the first six inputs keep working.
-            [session, model_dd, dataset_dd, upload, params_json, config_json, *series_inputs],
+            # Series settings and trackers last, so callers that pass the first six inputs keep
+            # working.
+            [
+                session,
+                model_dd,
+                dataset_dd,
+                upload,
+                params_json,
+                config_json,
+                *series_inputs,
+                log_cb,
+            ],
             train_outputs,
             api_name="train",
             concurrency_limit=TRAIN_CONCURRENCY,
@@ -377,7 +397,7 @@ def build_app() -> gr.Blocks:
         )
         continue_event = continue_btn.click(
             guarded(training.continue_training),
-            [session, run_box, dataset_dd, upload, config_json, *series_inputs],
+            [session, run_box, dataset_dd, upload, config_json, *series_inputs, log_cb],
             train_outputs,
             api_name="continue",
             concurrency_limit=TRAIN_CONCURRENCY,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -255,9 +255,16 @@ class LiveView(Callback):
 
 
 def train_stream(
-    session: LabSession, resume: Run | None, spec: Any, params: Any, config: Any, data: Any
+    session: LabSession,
+    resume: Run | None,
+    spec: Any,
+    params: Any,
+    config: Any,
+    data: Any,
+    trackers: list[Any] | None = None,
 ) -> Iterator[tuple[str, pd.DataFrame, Any, dict | None, str]]:
-    """Train and yield (status, loss frame, grid, result, run id), throttled to the page."""
+    """Train and yield (status, loss frame, grid, result, run id), throttled to the page;
+    ``trackers`` are callbacks that log the training (``aelab.tracking.make_trackers``)."""
     if session.training:
         raise AelabError("This tab is already training; press Stop first.")
     history = list(resume.history) if resume is not None else []
@@ -277,7 +284,7 @@ def train_stream(
         resume=resume,
         stop=stop,
         step_every=max(1, steps_per_epoch // POINTS_PER_EPOCH),
-        callbacks=[live],
+        callbacks=[live, *(trackers or [])],
     )
     trainer.prepare()  # builds the model now, so the page holds it while it trains
     session.stop, session.training = stop, True
@@ -295,6 +302,18 @@ def train_stream(
         session.training = False
 
 
+def chosen_trackers(log: Any) -> Generator[tuple, None, list[Any]]:
+    """The callbacks of the trackers ticked under "Log to" (returned by ``yield from``); one
+    that cannot be used (its package is missing) is said in the status, then raised."""
+    from ..tracking import make_trackers
+
+    try:
+        return make_trackers(log or [])
+    except AelabError as exc:
+        yield (f"**Not started.** {exc}", gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        raise
+
+
 def start_training(
     session: LabSession,
     model_id: str,
@@ -305,13 +324,16 @@ def start_training(
     series: bool = False,
     window: Any = None,
     stride: Any = None,
+    log: list[str] | None = None,
 ) -> Iterator[tuple]:
     """Train a new model with the page's settings (the /train endpoint); ``series``, ``window``
-    and ``stride`` read the data as one long series cut into windows."""
+    and ``stride`` read the data as one long series cut into windows; ``log`` names the
+    experiment trackers to log to."""
+    trackers = yield from chosen_trackers(log)
     spec, p, c = validated(model_id, params, config)
     data = load_dataset(session, dataset, upload, series_options(series, window, stride))
     spec.build(p, data.sample_shape, data.kind)  # fail fast with the model's own message
-    yield from train_stream(session, None, spec, p, c, data)
+    yield from train_stream(session, None, spec, p, c, data, trackers)
 
 
 def continue_training(
@@ -323,15 +345,17 @@ def continue_training(
     series: bool = False,
     window: Any = None,
     stride: Any = None,
+    log: list[str] | None = None,
 ) -> Iterator[tuple]:
     """Train a saved run further with the page's training settings (the /continue endpoint),
     only on data of the kind and sample shape it was trained on."""
     if not run_id:
         raise AelabError("Train a model or open a saved run first; then it can be continued.")
+    trackers = yield from chosen_trackers(log)
     run = load_run_by_id(run_id)
     _, _, c = validated(run.spec.id, run.params.model_dump(), config)
     data = _continue_data(session, run, dataset, upload, series_options(series, window, stride))
-    yield from train_stream(session, run, run.spec, run.params, c, data)
+    yield from train_stream(session, run, run.spec, run.params, c, data, trackers)
 
 
 def _continue_data(session: LabSession, run: Run, dataset: str, upload: Any, options: Any) -> Any:
