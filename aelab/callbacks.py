@@ -39,6 +39,13 @@ class Callback:
         """Release what the callback holds; called last, also after an error."""
 
 
+def torch_threads() -> int:
+    """The threads torch computes with in this process."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 class SaveRun(Callback):
     """Holds the run's lock while it trains and saves it, all-or-nothing, when training ends."""
 
@@ -64,6 +71,9 @@ class SaveRun(Callback):
                 "processes": start.processes,
                 "data": "streamed" if start.streamed else "memory",
                 "reader_processes": start.workers,
+                "precision": start.precision,
+                "memory_format": start.memory_format,
+                "threads": torch_threads(),
             }
         }
         if event.diverged_at:
@@ -153,7 +163,7 @@ class ConsoleProgress(Callback):
         metric_txt = f"  | {fmt_values(metrics)}" if metrics else ""
         self._draw(
             f"epoch {event.epoch}/{event.epochs}  {fmt_values(event.losses)}{val_txt}  "
-            f"{event.samples_per_s:,.0f} samples/s{metric_txt}",
+            f"{event.epoch_samples_per_s:,.0f} samples/s{metric_txt}",
             force=True,
         )
 

@@ -626,6 +626,7 @@ def build_parser(applications: bool = False) -> argparse.ArgumentParser:
         "--compile", action="store_const", const=True, default=None, help=settings["compile"]
     )
     s.add_argument("--workers", type=int, metavar="N", help=settings["workers"])
+    s.add_argument("--threads", type=int, metavar="N", help=settings["threads"])
     s.add_argument(
         "--stream",
         choices=["auto", "on", "off"],

@@ -27,6 +27,7 @@ class Start:
     workers: int = 0  # processes reading streamed data
     processes: int = 1  # training processes (torchrun)
     precision: str = "fp32"
+    memory_format: str = "contiguous"  # of the weights: channels_last or contiguous
 
     def data_path(self) -> str:
         """How the data reaches the model, in words."""
@@ -60,6 +61,9 @@ class Epoch:
     elapsed: float
     metrics: dict[str, float] = field(default_factory=dict)  # not losses: never summed in
     val_metrics: dict[str, float] = field(default_factory=dict)
+    # samples_per_s is over the whole training so far; this epoch's own speed shows steady
+    # speed (a first epoch pays for warm-up: allocation, page faults, compilation).
+    epoch_samples_per_s: float = 0.0
 
 
 @dataclass

@@ -472,6 +472,9 @@ def export_model(
     """
     dest = _destination(out_dir, run_id)
     _check_replaceable(dest, force)  # before any work; checked again once the name is locked
+    from . import layout
+
+    model = layout.contiguous_copy(model)  # the graph and its check on plain weights
     if any(p.device.type != "cpu" for p in model.parameters()):
         # Export and validate a CPU copy: the caller's model stays where it is, and CPU torch is
         # the reference onnxruntime's CPU provider is held to (no TF32 convolutions).

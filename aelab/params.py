@@ -121,6 +121,14 @@ class TrainConfig(BaseModel):
         description="Compile the model's networks with torch.compile before training; the "
         "first steps wait for the compiler. Pays for large convolutional models on a GPU.",
     )
+    threads: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        title="Threads",
+        description="CPU threads torch computes with in this process; 0 keeps torch's default "
+        "(one per core).",
+    )
     workers: int = Field(
         -1,
         ge=-1,

@@ -480,6 +480,9 @@ def _load_folder(folder: Path, device: str) -> Run:
         raise RunError(
             f"{weights_path} cannot be loaded into model '{spec.id}' ({reason})."
         ) from None
+    from . import layout
+
+    layout.apply(model, torch.device(device) if isinstance(device, str) else device)
     model.eval()
     opt_state, opt_error = None, None
     if _has_optimizer(meta, files):

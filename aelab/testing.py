@@ -546,7 +546,11 @@ def _saved_and_loaded(
             f"load_run built a {a.__name__}, not a {b.__name__}: the id '{spec.id}' is "
             f"registered by plugin '{holder}'; give this model an id of its own."
         ]
-    loaded.eval()
+    from .layout import contiguous_copy
+
+    # Like with like: a loaded run takes the device's memory layout, whose kernels round
+    # differently from plain weights' (1e-8), which is no change of the weights.
+    model, loaded = contiguous_copy(model), contiguous_copy(loaded.eval())
     problems = []
     for g_old, g_new in zip(model.graphs(), loaded.graphs()):
         x = _graph_input(g_old)

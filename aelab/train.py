@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import layout
 from .distributed import SingleProcess, pick_strategy
 from .errors import DataError, ParamsError, TrainingError
 from .evaluation import (  # noqa: F401 - re-exported: aelab.train.evaluate is public
@@ -168,6 +169,8 @@ class Trainer:
 
         config, spec, data = self.config, self.spec, self.data
         self.strategy = self.strategy or pick_strategy()
+        if config.threads:
+            torch.set_num_threads(config.threads)
         self.device = self.strategy.device(pick_device(config.device))
         train_set, val_set = (
             data.split(config.val_fraction, config.seed)
@@ -185,6 +188,7 @@ class Trainer:
         else:
             model = build_seeded(spec, self.params, data.sample_shape, data.kind, config.seed)
         model.to(self.device).train()
+        self.memory_format = layout.apply(model, self.device, config.precision)
         self.strategy.prepare(model)
         if config.compile:
             compile_networks(model)
@@ -240,6 +244,7 @@ class Trainer:
             self.train_feed.workers,
             self.strategy.world_size,
             config.precision,
+            self.memory_format,
         )
         self._prepared = True
         return self._start
@@ -463,6 +468,7 @@ class Trainer:
             rows: list[dict[str, torch.Tensor]] = []
             metric_sums: dict[str, Any] = {}
             first_step = self.global_step
+            seen_before = self.seen
             t0 = time.perf_counter()
             try:
                 for batch in self.batches():
@@ -495,7 +501,9 @@ class Trainer:
             except DataError as exc:  # streamed data that cannot be read: keep what was learned
                 self.status, self.message = "failed", str(exc)
                 break
-            self.train_time += time.perf_counter() - t0
+            epoch_time = time.perf_counter() - t0
+            self.train_time += epoch_time
+            epoch_sps = (self.seen - seen_before) / max(epoch_time, 1e-9)
             if rows and self.diverged_at is None:
                 losses, metrics = self._epoch_means(rows, metric_sums)
                 if not _finite(losses):
@@ -529,6 +537,7 @@ class Trainer:
                     "losses": losses,
                     "val_losses": val_losses,
                     "samples_per_s": sps,
+                    "epoch_samples_per_s": epoch_sps,
                     "elapsed": time.perf_counter() - self.t_start,
                 }
                 if metrics or val_metrics:
@@ -543,6 +552,7 @@ class Trainer:
                     time.perf_counter() - self.t_start,
                     metrics,
                     val_metrics,
+                    epoch_sps,
                 )
                 self._emit(event)
                 yield event

@@ -105,8 +105,12 @@ class AdversarialAutoencoder(MLPAutoencoder):
     def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
         if optimizer == "reconstruction":
             return super().training_step(batch, optimizer)
-        z = self.encode(batch["x"])
+        # The generator's step reuses the discriminator step's codes: the encoder does not
+        # change in between (only the discriminator does).
+        x, cached = batch["x"], self.__dict__.pop("_codes", None)
+        z = cached[1] if optimizer == "generator" and cached and cached[0] is x else self.encode(x)
         if optimizer == "discriminator":
+            self.__dict__["_codes"] = (x, z)
             prior = self.randn_like(z)
             loss = discriminator_loss(self.discriminator(prior), self.discriminator(z.detach()))
             return {"discriminator": loss, "loss": loss}

@@ -264,10 +264,17 @@ class GAN(Model):
         return self.discriminator(x_d)
 
     def training_step(self, batch: dict[str, torch.Tensor], optimizer: str) -> dict[str, Any]:
+        """D's step: z ~ N(0, I), fake = G(z), BCE of D on real vs fake (fake detached). G's
+        step on the same batch reuses that fake (G has not changed since) instead of running G
+        again, as the usual DCGAN loop does: −log D(fake) with D just updated."""
         x = batch["x"]
-        z = self.randn(x.shape[0], self.params.code_size, like=x)
-        fake = self._generate(z)
+        cached = self.__dict__.pop("_fake", None)
+        if optimizer == "generator" and cached is not None and cached[0] is x:
+            fake = cached[1]
+        else:
+            fake = self._generate(self.randn(x.shape[0], self.params.code_size, like=x))
         if optimizer == "discriminator":
+            self.__dict__["_fake"] = (x, fake)  # for the generator's step on this batch
             real_logit, fake_logit = self._d(self._to_d(x)), self._d(fake.detach())
             loss = discriminator_loss(real_logit, fake_logit, self.params.label_smoothing)
             # How sure D is on each side: the balance of the game, reported but never minimised.
