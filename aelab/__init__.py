@@ -23,6 +23,8 @@ _PUBLIC = {
     "models": ("aelab.plugins", "get_models"),
     "applications": ("aelab.plugins", "get_applications"),
     "AelabError": ("aelab.errors", "AelabError"),
+    "AutoencoderTransformer": ("aelab.sklearn", "AutoencoderTransformer"),
+    "AutoencoderOutlierDetector": ("aelab.sklearn", "AutoencoderOutlierDetector"),
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -231,7 +231,7 @@ def train(
         trainer.callbacks.extend(trackers)
     trainer.step_every = max(1, trainer.steps_per_epoch // 100)
     done = trainer.fit()
-    if done.status in ("diverged", "failed") and progress:
+    if done.status in ("diverged", "failed"):
         import warnings
 
         warnings.warn(done.message, RuntimeWarning, stacklevel=2)
@@ -387,7 +387,7 @@ class Trained:
             raw = np.asarray(x)
             loaders.check_numeric_dtype(raw.dtype, "The input")
             want = tuple(self.model.sample_shape)
-            if raw.ndim == len(want):  # one sample
+            if tuple(raw.shape) == want:  # one sample
                 raw = raw[None]
             if tuple(raw.shape[1:]) != want and raw.ndim in (3, 4):
                 raw = loaders.to_layout(raw, loaders.array_layout(raw.shape, "The input"))
