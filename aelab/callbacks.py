@@ -74,6 +74,7 @@ class SaveRun(Callback):
                 "precision": start.precision,
                 "memory_format": start.memory_format,
                 "threads": torch_threads(),
+                "allocator": getattr(trainer, "allocator", ""),
             }
         }
         if event.diverged_at:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import layout
+from . import layout, memory
 from .distributed import SingleProcess, pick_strategy
 from .errors import DataError, ParamsError, TrainingError
 from .evaluation import (  # noqa: F401 - re-exported: aelab.train.evaluate is public
@@ -169,6 +169,7 @@ class Trainer:
 
         config, spec, data = self.config, self.spec, self.data
         self.strategy = self.strategy or pick_strategy()
+        self.allocator = memory.keep_freed_memory()
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = self.strategy.device(pick_device(config.device))
