@@ -137,3 +137,104 @@ def test_compiled_networks_train_as_eager_ones(digits_npy):
     assert compiled.model.encoder._compiled_call_impl is not None
     assert eager.history[0]["losses"] == pytest.approx(compiled.history[0]["losses"], rel=1e-4)
     assert list(eager.model.state_dict()) == list(compiled.model.state_dict())
+
+
+# -- the machine's memory and layout (issue 17) ------------------------------------------------
+
+
+@pytest.mark.parametrize("model_id", ["conv", "dcgan"])
+def test_conv_models_train_alike_in_either_memory_format(monkeypatch, tmp_path, model_id):
+    from aelab.testing import check_all
+
+    data = load_data("digits").subset(slice(0, 256))
+    results = {}
+    for fmt in ("contiguous", "channels_last"):
+        monkeypatch.setenv("AELAB_MEMORY_FORMAT", fmt)
+        trainer = Trainer(get_model(model_id), {}, data, {**CONFIG, "epochs": 1}, save=False)
+        assert trainer.fit().status == "completed"
+        assert trainer.memory_format == fmt
+        # a convolution over several channels (with one, both layouts look the same)
+        weight = next(p for p in trainer.model.parameters() if p.dim() == 4 and p.shape[1] > 1)
+        assert weight.is_contiguous(memory_format=torch.channels_last) == (fmt == "channels_last")
+        results[fmt] = trainer.history[0]["losses"]
+        check_all(get_model(model_id), data, tmp_path / fmt)  # build, step, save/load, ONNX
+    assert results["contiguous"] == pytest.approx(results["channels_last"], rel=1e-4)
+
+
+def test_the_gan_step_is_the_usual_dcgan_loop_with_one_generator_pass():
+    """The generator's step reuses the discriminator step's fake batch; an explicit loop that
+    draws z once, steps D on (real, fake.detach()), then G on D(fake), gives the same losses."""
+    import copy
+
+    from aelab.losses import discriminator_loss, generator_loss
+    from aelab.models import build_seeded
+    from aelab.params import TrainConfig
+
+    spec = get_model("gan")
+    data = load_data("digits")
+    x = torch.as_tensor(data.x[:64])
+    model = build_seeded(spec, spec.validate_params({"noise": 0.1}), data.sample_shape, "image", 0)
+    reference = copy.deepcopy(model)
+    for m in (model, reference):
+        m.train().seed_rng(7, "cpu")
+    opts = model.configure_optimizers(TrainConfig())
+    ref_opts = reference.configure_optimizers(TrainConfig())
+    passes = []
+    reference.generator.register_forward_hook(lambda *a: passes.append(1))
+    for _ in range(5):
+        batch = {"x": x}
+        got = {}
+        for name, opt in opts.items():
+            opt.zero_grad()
+            terms = model.training_step(batch, name)
+            terms["loss"].backward()
+            opt.step()
+            got[name] = float(terms["loss"])
+        r = reference
+        fake = r._generate(r.randn(64, r.params.code_size, like=x))
+        ref_opts["discriminator"].zero_grad()
+        d_loss = discriminator_loss(r._d(r._to_d(x)), r._d(fake.detach()), r.params.label_smoothing)
+        d_loss.backward()
+        ref_opts["discriminator"].step()
+        ref_opts["generator"].zero_grad()
+        g_loss = generator_loss(r._d(fake))
+        g_loss.backward()
+        ref_opts["generator"].step()
+        assert got["discriminator"] == pytest.approx(float(d_loss), rel=1e-6)
+        assert got["generator"] == pytest.approx(float(g_loss), rel=1e-6)
+    assert len(passes) == 5  # one generator pass per batch
+
+
+def test_keeping_freed_memory_saves_page_faults(tmp_path):
+    """Allocating and freeing the same large buffers: with aelab's allocator settings the
+    process faults far fewer pages than with glibc's defaults (AELAB_MALLOC=system)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "churn.py"
+    script.write_text(
+        "import resource, torch\n"
+        "from aelab.memory import keep_freed_memory\n"
+        "print(keep_freed_memory())\n"
+        "f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(50):\n"
+        "    a = torch.ones(4 * 2**20)\n"
+        "    b = torch.ones(2 * 2**20) * a[: 2 * 2**20]\n"
+        "    del a, b\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)\n"
+    )
+
+    def faults(mode: str) -> tuple[str, int]:
+        env = {**os.environ, "AELAB_MALLOC": mode}
+        out = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        return out[0], int(out[1])
+
+    kept_text, kept = faults("keep")
+    system_text, system = faults("system")
+    if "glibc" not in kept_text:
+        pytest.skip(f"not glibc: {kept_text}")
+    assert system_text == "the system allocator's defaults"
+    assert kept < 0.75 * system, (kept, system)
