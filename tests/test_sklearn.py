@@ -159,3 +159,18 @@ def test_images_for_a_convolutional_model(digits):
     assert ae.transform(x).shape == (64, 4)
     assert ae.inverse_transform(ae.transform(x)).shape == (64, 64)
     assert ae.score(x) < 0
+
+
+def test_readme_sklearn_example_runs_as_printed(capsys):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    after = text[text.index("### scikit-learn estimators") :]
+    code = after[after.index("```python\n") + 10 : after.index("\n```", after.index("```python"))]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    lines = capsys.readouterr().out.splitlines()
+    accuracy = float(lines[0].rsplit(" ", 1)[1])
+    assert accuracy > 0.85, lines
+    words = lines[1].split()
+    zeros, others = float(words[1]), float(words[4])
+    assert zeros < 0.2 and others > 0.8, lines
