@@ -11,6 +11,8 @@ import textwrap
 from typing import Any
 
 from . import __version__
+from .compare import FIGURE_NAMES, compare_rows, figure_keys
+from .compare import figures_text as _figures_text
 from .errors import AelabError
 
 
@@ -402,37 +404,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-FIGURE_NAMES = {
-    "mse": "MSE per element",
-    "psnr": "PSNR dB",
-    "ssim": "SSIM",
-    "bce": "BCE per sample (nats)",
-    "elbo": "ELBO (nats)",
-    "nll": "NLL bound (nats)",
-    "fd": "Fréchet distance",
-}
-
-
-def _figures_text(figures: dict[str, Any]) -> list[str]:
-    """The figures of an evaluation as lines of text, each saying how it was computed."""
-    lines = []
-    shown = {k: figures[k] for k in FIGURE_NAMES if k in figures}
-    if shown:
-        lines.append("  ".join(f"{FIGURE_NAMES[k]} {v:.5g}" for k, v in shown.items()))
-    if "reconstructed_from" in figures:
-        lines.append(f"Reconstructions decoded from {figures['reconstructed_from']}.")
-    if "nll" in figures:
-        lines.append(f"NLL: the importance-weighted bound with {figures['nll_samples']} samples.")
-    if "nll_note" in figures:
-        lines.append(figures["nll_note"])
-    if "fd" in figures:
-        lines.append(
-            f"Fréchet distance: {figures['fd_samples']} generated and {figures['fd_samples']} "
-            f"real samples, in {figures['fd_features']}."
-        )
-    return lines
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import load
 
@@ -459,31 +430,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .api import load
-
-    rows = []
-    for run_id in args.runs:
-        trained = load(run_id)
-        result = trained.evaluate(
-            args.data,
-            None if args.data else args.split,
-            nll_samples=args.nll_samples,
-            fd_samples=args.fd_samples,
-            image_size=args.image_size,
-        )
-        last = trained.history[-1] if trained.history else {}
-        rows.append(
-            {
-                **result,
-                "params": trained.params.model_dump(mode="json"),
-                "epochs": last.get("epoch", 0),
-                "samples_per_s": last.get("samples_per_s"),
-            }
-        )
+    rows = compare_rows(
+        args.runs,
+        args.data,
+        args.split,
+        nll_samples=args.nll_samples,
+        fd_samples=args.fd_samples,
+        image_size=args.image_size,
+    )
     if args.json:
         _print_json({"runs": rows})
         return 0
-    keys = [k for k in FIGURE_NAMES if any(k in r["figures"] for r in rows)]
+    keys = figure_keys(rows)
     header = ["run", "model", "epochs", "n", "val loss", *(FIGURE_NAMES[k] for k in keys)]
     print("| " + " | ".join([*header, "samples/s"]) + " |")
     print("|" + "---|" * (len(header) + 1))

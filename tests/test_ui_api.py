@@ -35,6 +35,7 @@ def test_every_action_is_a_named_endpoint(lab):
         "/check",
         "/runs",
         "/open_run",
+        "/compare",
     }
     from aelab.plugins import get_applications
 

@@ -159,3 +159,28 @@ def test_the_live_picture_says_what_it_shows_for_the_model(page):
     choose(page, "dataset", "sensors")
     choose(page, "model", get_model("conv1d").name)
     expect(grid).to_contain_text("along its time axis")
+
+
+def test_ticked_runs_compare_in_one_table_and_chart(lab, page):
+    from labapi import client, train
+
+    runs = [train(client(lab), model, epochs=1)[4] for model in ("autoencoder", "denoising")]
+    page.get_by_role("tab", name="5 · Runs").click()
+    # Nothing ticked yet: one sentence in the page, no traceback.
+    page.locator("#compare").click()
+    expect(page.get_by_text("Tick at least one saved run").first).to_be_visible()
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    page.get_by_role("button", name="Refresh").click()
+    picker = page.locator("#compare-runs input")
+    for run_id in runs:
+        picker.click()
+        page.get_by_role("option", name=re.compile(re.escape(run_id))).click()
+    page.locator("#compare").click()
+    table = page.locator("#compare-table")
+    for run_id in runs:
+        expect(table).to_contain_text(run_id)
+    expect(table).to_contain_text("PSNR dB")
+    expect(page.locator("#compare-note")).to_contain_text("Compared 2 runs")
+    expect(page.locator("#compare-note")).to_contain_text("Reconstructions decoded from the code")
+    expect(page.locator("#compare-plot canvas, #compare-plot svg").first).to_be_visible()
+    expect(page.locator("#compare-plot-small")).to_be_hidden()

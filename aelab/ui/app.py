@@ -298,6 +298,80 @@ def build_app() -> gr.Blocks:
                                 "Open run", variant="primary", scale=1, elem_id="open-run"
                             )
                         runs_df = gr.Dataframe(label="Saved runs, newest first", interactive=False)
+                        from . import comparing
+
+                        gr.Markdown(comparing.INTRO)
+                        with gr.Row():
+                            # Custom values let a script compare runs saved after the page was
+                            # built (a CheckboxGroup would refuse them).
+                            compare_dd = gr.Dropdown(
+                                [],
+                                value=[],
+                                multiselect=True,
+                                allow_custom_value=True,
+                                label="Runs to compare",
+                                info="Tick the saved runs to put side by side (the list "
+                                "follows the table).",
+                                scale=3,
+                                elem_id="compare-runs",
+                            )
+                            compare_data = gr.Dropdown(
+                                [comparing.OWN, *(d for d in datasets if d != UPLOAD)],
+                                value=comparing.OWN,
+                                # "" from a script means the runs' own data; a name that is not
+                                # a built-in is refused with the list of them.
+                                allow_custom_value=True,
+                                label="Score on",
+                                info="A built-in dataset must have the runs' sample shape.",
+                                scale=2,
+                                elem_id="compare-data",
+                            )
+                        with gr.Row():
+                            compare_nll = gr.Number(
+                                0,
+                                label="NLL samples (VAEs; 0: no NLL)",
+                                precision=0,
+                                minimum=0,
+                                elem_id="compare-nll",
+                            )
+                            compare_fd = gr.Number(
+                                1000,
+                                label="Fréchet distance samples (models that sample; 0: none)",
+                                precision=0,
+                                minimum=0,
+                                elem_id="compare-fd",
+                            )
+                            compare_btn = gr.Button("Compare", variant="primary", elem_id="compare")
+                        compare_df = gr.Dataframe(
+                            label=comparing.TABLE_LABEL,
+                            interactive=False,
+                            elem_id="compare-table",
+                        )
+                        compare_note = gr.Markdown(elem_id="compare-note")
+                        compare_plot = gr.LinePlot(
+                            None,
+                            x="epoch",
+                            y="loss",
+                            color="series",
+                            label=comparing.PLOT_LABEL,
+                            x_title="epoch",
+                            y_title="loss",
+                            color_title="run",
+                            elem_id="compare-plot",
+                        )
+                        compare_small = gr.LinePlot(
+                            None,
+                            x="epoch",
+                            y="loss",
+                            color="series",
+                            label="Runs with smaller losses, on their own scale",
+                            x_title="epoch",
+                            y_title="loss",
+                            color_title="run",
+                            elem_id="compare-plot-small",
+                            visible=False,
+                        )
+                        gr.Markdown(comparing.PLOT_CAPTION)
 
         # -- 6. applications: one tab each, built from the registry, across the whole page -------
         gr.Markdown(apps.SECTION_INTRO, elem_id="use-intro")
@@ -515,6 +589,20 @@ def build_app() -> gr.Blocks:
 
         refresh_btn.click(guarded(_runs_lists), None, [run_dd, runs_df], api_name="runs")
         demo.load(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
+        # The comparison's list follows the table of saved runs, however it was refreshed.
+        runs_df.change(
+            comparing.tick_choices,
+            [compare_dd],
+            [compare_dd],
+            api_visibility="private",
+            show_progress="hidden",
+        )
+        compare_btn.click(
+            guarded(comparing.compare),
+            [compare_dd, compare_data, compare_nll, compare_fd],
+            [compare_df, compare_note, compare_plot, compare_small],
+            api_name="compare",
+        )
         open_outputs = [
             model_dd,
             params_json,

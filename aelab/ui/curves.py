@@ -91,3 +91,41 @@ def panels(rows: list[dict[str, Any]]) -> tuple[Any, Any]:
     label = f"Smaller loss terms ({', '.join(small)}): on their own scale"
     small_plot = gr.LinePlot(value=frame(rows, small), color_map=colours, visible=True, label=label)
     return main_plot, small_plot
+
+
+def run_rows(histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One loss line per run for the Runs tab's comparison: its total validation loss after
+    each epoch (its training loss, marked so, when it held nothing out); the series are
+    ``"RUN · validation"`` or ``"RUN · train"``, so each run is a term of :func:`split_terms`."""
+    rows = []
+    for run_id, history in histories.items():
+        split = "validation" if any(h.get("val_losses") for h in history) else "train"
+        key = "val_losses" if split == "validation" else "losses"
+        for h in history:
+            v = (h.get(key) or {}).get("total")
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                rows.append(
+                    {"epoch": float(h["epoch"]), "loss": float(v), "series": f"{run_id} · {split}"}
+                )
+    return rows
+
+
+def run_panels(histories: dict[str, list[dict[str, Any]]]) -> tuple[Any, Any]:
+    """Updates for the comparison's loss chart and its small-scale panel (hidden unless a run's
+    loss is far below the others': a VAE's summed nats beside an autoencoder's MSE), each run
+    in its own colour."""
+    import gradio as gr
+
+    rows = run_rows(histories)
+    runs = terms_in_order(rows)
+    colours = {}
+    for k, run in enumerate(runs):
+        for split in SPLITS:
+            colours[f"{run} · {split}"] = HUES[k % len(HUES)]
+    main, small = split_terms(rows)
+    main_plot = gr.LinePlot(value=frame(rows, main), color_map=colours)
+    if not small:
+        return main_plot, gr.LinePlot(value=None, visible=False)
+    label = f"Runs with smaller losses ({', '.join(small)}): on their own scale"
+    small_plot = gr.LinePlot(value=frame(rows, small), color_map=colours, visible=True, label=label)
+    return main_plot, small_plot
