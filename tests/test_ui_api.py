@@ -215,12 +215,13 @@ def test_launch_options_default_to_this_machine_only(monkeypatch):
     import argparse
 
     from aelab.errors import AelabError
-    from aelab.ui.launcher import add_arguments, port_from
+    from aelab.ui.launcher import add_arguments, host_from, port_from
 
     parse = add_arguments(argparse.ArgumentParser()).parse_args
-    monkeypatch.delenv("AELAB_PORT", raising=False)
+    for var in ("AELAB_PORT", "GRADIO_SERVER_PORT", "GRADIO_SERVER_NAME"):
+        monkeypatch.delenv(var, raising=False)
     args = parse([])
-    assert (args.host, args.share, port_from(args)) == ("127.0.0.1", False, 7860)
+    assert (host_from(args), args.share, port_from(args)) == ("127.0.0.1", False, 7860)
     monkeypatch.setenv("AELAB_PORT", "8123")
     assert port_from(parse([])) == 8123 and port_from(parse(["--port", "9000"])) == 9000
     monkeypatch.setenv("AELAB_PORT", "eighty")
