@@ -30,6 +30,10 @@ class NotStreamable(DataError):
 class _ArrayFile:
     """A memory-mapped array: a .npy file (through np.load), or raw data at an offset (IDX)."""
 
+    # A batch is a copy out of the page cache: cheaper than handing it over from a reader
+    # process, so such data is read in the training process by default.
+    cheap_reads = True
+
     def __init__(
         self, path: Path, shape: tuple, dtype: np.dtype, layout: str, offset: int | None = None
     ):
@@ -137,6 +141,7 @@ class _ImageFolder:
     """Image files decoded one by one, exactly as the in-memory folder reader decodes them."""
 
     kind = "image"
+    cheap_reads = False  # decoding is the work reader processes take off the training process
 
     def __init__(self, folder: Path, files: list[Path], gray: bool, size: tuple, options: Any):
         self.where = str(folder)
@@ -226,6 +231,11 @@ class StreamingDataset:
 
     def __len__(self) -> int:
         return self._source.n if self._index is None else len(self._index)
+
+    @property
+    def cheap_reads(self) -> bool:
+        """Whether reading a batch costs less than a reader process's hand-over (memory maps)."""
+        return bool(getattr(self._source, "cheap_reads", False))
 
     @property
     def scaling(self) -> dict:
