@@ -110,6 +110,52 @@ class StepModule(nn.Module):
         return self._training_step(batch, optimizer)
 
 
+class EpochRows:
+    """Each step's loss terms of an epoch, kept on the device in one preallocated tensor.
+
+    Keeping the steps' own 0-d tensors instead would scatter small live blocks through the
+    heap where the freed batches were, so each new batch took fresh memory: measured, a
+    streamed 64×64 RGB epoch grew by a batch (12 MB) a step and ran out of a 2 GB cap.
+    The terms are those of the epoch's first step; a term missing from a later step counts 0.
+    """
+
+    def __init__(self, steps: int, device: torch.device):
+        self.steps, self.device = steps, device
+        self.keys: list[str] = []
+        self.values: torch.Tensor | None = None
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+    def add(self, row: dict[str, torch.Tensor]) -> None:
+        """Copy one step's terms in (two small kernels, no read of the device)."""
+        if self.values is None:
+            self.keys = list(row)
+            self.values = torch.empty((self.steps, len(self.keys)), device=self.device)
+        zero = self.values.new_zeros(())
+        self.values[self.n] = torch.stack([row.get(k, zero).float() for k in self.keys])
+        self.n += 1
+
+    def sums(self) -> torch.Tensor:
+        """Each term summed over the steps so far, on the device."""
+        assert self.values is not None
+        return self.values[: self.n].sum(0)
+
+    def first_bad(self) -> tuple[int, list[str]]:
+        """The first step with a term not finite, and those terms (reads the device)."""
+        assert self.values is not None
+        finite = torch.isfinite(self.values[: self.n])
+        bad_rows = (~finite.all(1)).nonzero().flatten().tolist()
+        if not bad_rows:
+            return self.n - 1, ["loss"]
+        i = bad_rows[0]
+        return i, [k for k, ok in zip(self.keys, finite[i].tolist()) if not ok]
+
+
 class Trainer:
     """Trains one model on one dataset: ``prepare()``, then ``step()`` per batch, ``evaluate()``
     per epoch; ``fit()`` does it all and returns the Done result, ``events()`` yields as it goes.
@@ -317,37 +363,28 @@ class Trainer:
         return dict(zip(keys, values))
 
     def _epoch_means(
-        self, rows: list[dict[str, torch.Tensor]], metric_sums: dict[str, Any]
+        self, rows: EpochRows, metric_sums: dict[str, Any]
     ) -> tuple[dict[str, float], dict[str, float]]:
         """The mean of each term and metric over the epoch's steps and the processes: one read
         of the device for the whole epoch."""
-        keys = list(rows[0])
         metric_keys = list(metric_sums)
-        sums = [torch.stack([r[k].float() for r in rows if k in r]).sum() for k in keys]
-        counts = [float(sum(k in r for r in rows)) for k in keys]
-        metric_values = [torch.as_tensor(metric_sums[k]).float() for k in metric_keys]
-        device_values = [t.to(self.device) for t in (*sums, *metric_values)]
-        means = self.strategy.mean(torch.stack(device_values)).tolist()
-        losses = {k: means[i] / counts[i] for i, k in enumerate(keys)}
+        metric_values = [
+            torch.as_tensor(metric_sums[k]).float().to(self.device) for k in metric_keys
+        ]
+        parts = [rows.sums(), *(v.reshape(1) for v in metric_values)]
+        means = self.strategy.mean(torch.cat(parts)).tolist()
+        keys = rows.keys
+        losses = {k: means[i] / len(rows) for i, k in enumerate(keys)}
         metrics = {k: means[len(keys) + i] / len(rows) for i, k in enumerate(metric_keys)}
         return losses, metrics
 
-    def _first_bad(self, rows: list[dict[str, torch.Tensor]], first_step: int) -> None:
+    def _first_bad(self, rows: EpochRows, first_step: int) -> None:
         """Record where a loss first stopped being finite (read only once one is known bad)."""
-        for i, row in enumerate(rows):
-            bad = [k for k, v in row.items() if k != "total" and not torch.isfinite(v).all()]
-            if bad or not torch.isfinite(row["total"]).all():
-                self.diverged_at = {
-                    "epoch": self.epoch,
-                    "step": first_step + i + 1,
-                    "terms": bad or ["loss"],
-                    "phase": "training",
-                }
-                return
+        i, bad = rows.first_bad()
         self.diverged_at = {
             "epoch": self.epoch,
-            "step": first_step + len(rows),
-            "terms": ["loss"],
+            "step": first_step + i + 1,
+            "terms": [k for k in bad if k != "total"] or ["loss"],
             "phase": "training",
         }
 
@@ -466,7 +503,7 @@ class Trainer:
         last = self.first_epoch + config.epochs - 1
         for epoch in range(self.first_epoch, last + 1):
             self.epoch = epoch
-            rows: list[dict[str, torch.Tensor]] = []
+            rows = EpochRows(self.steps_per_epoch, self.device)
             metric_sums: dict[str, Any] = {}
             first_step = self.global_step
             seen_before = self.seen
@@ -474,7 +511,7 @@ class Trainer:
             try:
                 for batch in self.batches():
                     row = self.step(batch)
-                    rows.append(row)
+                    rows.add(row)
                     for k, v in self.step_metrics.items():
                         v = v.detach() if isinstance(v, torch.Tensor) else v
                         metric_sums[k] = metric_sums[k] + v if k in metric_sums else v
