@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -37,17 +40,46 @@ def parse(cli: argparse.ArgumentParser) -> argparse.Namespace:
     return args
 
 
-def machine(elapsed: float) -> str:
-    """The machine line: processor, cores, torch version, and how long the run took."""
+def machine(elapsed: float, threads: str = "1 thread") -> str:
+    """The machine line: processor, cores, torch version, its threads, and how long the run
+    took."""
     return (
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s), "
-        f"torch {torch.__version__} on 1 thread; {elapsed:.0f} s."
+        f"torch {torch.__version__} on {threads}; {elapsed:.0f} s."
     )
 
 
-def results_head(title: str, command: str, elapsed: float) -> list[str]:
+def results_head(title: str, command: str, elapsed: float, threads: str = "1 thread") -> list[str]:
     """The first lines of a results file: the title, the command that made it, the machine."""
-    return [f"# {title}", "", f"Command: `{command}`", "", machine(elapsed), ""]
+    return [f"# {title}", "", f"Command: `{command}`", "", machine(elapsed, threads), ""]
+
+
+def cache_dir(name: str) -> Path:
+    """A folder under the system's temporary folder for data a benchmark writes once and reuses
+    (``<tmp>/aelab-bench/<name>``), created if missing."""
+    folder = Path(tempfile.gettempdir()) / "aelab-bench" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def interleave(runs: dict[str, Callable[[int], float]], repeats: int) -> dict[str, list[float]]:
+    """Call every run once per round, ``repeats`` rounds, rotating which goes first, so load
+    from other processes falls on all sides alike; each run takes the round number and returns
+    its measurement. The measurements by run, in round order."""
+    names = list(runs)
+    out: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(repeats):
+        shift = r % len(names)
+        for k in names[shift:] + names[:shift]:
+            out[k].append(runs[k](r))
+    return out
+
+
+def pair_ratios(numerators: list[float], denominators: list[float]) -> dict[str, float]:
+    """The median, lowest and highest of the round-by-round ratios ``numerators[i] /
+    denominators[i]`` (for speed, the reference's time over the other side's)."""
+    ratios = [a / b for a, b in zip(numerators, denominators)]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 def publish(text: str, out: Path, write: bool = True) -> None:
