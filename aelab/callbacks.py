@@ -12,8 +12,8 @@ itself when saving is on.
 from __future__ import annotations
 
 import json
+import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -114,91 +114,89 @@ def fmt_values(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.5g}" for k, v in values.items())
 
 
-class ConsoleProgress(Callback):
-    """A one-line progress bar on stderr (redrawn at most ten times a second), with the
-    losses, then the metrics apart."""
+def _columns(stream: Any) -> int:
+    """The width of the terminal ``stream`` writes to; 0 when it is none or reports none."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
-    def __init__(self, stream: TextIO | None = None, data_name: str = ""):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.data_name = data_name
-        self.last = 0.0
-        self.total = 1
-        self.steps = 0
 
-    def _draw(self, text: str, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        frac = min(self.steps / self.total, 1.0)
-        line = f"[{'#' * int(frac * 30):<30}] {frac:4.0%} {text}"
-        if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
-        elif force:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+def start_line(event: Start, data_name: str) -> str:
+    """What is about to train, on what, how and where: the CLI's first line."""
+    how = [event.data_path()]
+    if event.processes > 1:
+        how.append(f"{event.processes} processes")
+    if event.precision != "fp32":
+        how.append(f"{event.precision} mixed precision")
+    return (
+        f"Training {event.model_id} on {data_name} ({event.n_train} train, {event.n_val} "
+        f"validation; {', '.join(how)}) on {event.device}, {event.n_params:,} parameters"
+    )
 
-    def on_start(self, trainer: Any, event: Start) -> None:
-        self.total = max(event.epochs * event.steps_per_epoch, 1)
-        how = [event.data_path()]
-        if event.processes > 1:
-            how.append(f"{event.processes} processes")
-        if event.precision != "fp32":
-            how.append(f"{event.precision} mixed precision")
-        print(
-            f"Training {event.model_id} on {self.data_name or trainer.data.name} "
-            f"({event.n_train} train, {event.n_val} validation; {', '.join(how)}) on "
-            f"{event.device}, {event.n_params:,} parameters",
-            file=self.stream,
-        )
 
-    def on_step(self, trainer: Any, event: Step) -> None:
-        self.steps += trainer.step_every or 1
-        self._draw(f"epoch {event.epoch}  {fmt_values(event.losses)}")
-
-    def on_epoch(self, trainer: Any, event: Epoch) -> None:
-        val = event.val_losses.get("total")
-        val_txt = f"  val {val:.5g}" if val is not None else ""
-        metrics = {**event.metrics, **{f"val {k}": v for k, v in event.val_metrics.items()}}
-        metric_txt = f"  | {fmt_values(metrics)}" if metrics else ""
-        self._draw(
-            f"epoch {event.epoch}/{event.epochs}  {fmt_values(event.losses)}{val_txt}  "
-            f"{event.epoch_samples_per_s:,.0f} samples/s{metric_txt}",
-            force=True,
-        )
-
-    def close(self, trainer: Any) -> None:
-        if self.tty and self.steps:
-            self.stream.write("\n")
-            self.stream.flush()
+def epoch_line(event: Epoch) -> str:
+    """One epoch in a line: losses, validation loss, steady speed, then the metrics apart."""
+    val = event.val_losses.get("total")
+    val_txt = f"  val {val:.5g}" if val is not None else ""
+    metrics = {**event.metrics, **{f"val {k}": v for k, v in event.val_metrics.items()}}
+    metric_txt = f"  | {fmt_values(metrics)}" if metrics else ""
+    return (
+        f"epoch {event.epoch}/{event.epochs}  {fmt_values(event.losses)}{val_txt}  "
+        f"{event.epoch_samples_per_s:,.0f} samples/s{metric_txt}"
+    )
 
 
 class TqdmProgress(Callback):
-    """A tqdm progress bar over the training's steps (``tqdm.auto``: a widget in a notebook, a
-    text bar in a terminal), the latest losses beside it, one line kept per epoch."""
+    """A tqdm progress bar over the training's steps, the latest losses beside it, and a line
+    kept per epoch above it. ``tqdm.auto`` picks the form: a widget in a notebook, a text bar
+    in a terminal (the CLI's bar, on stderr). Where the stream is not a terminal (a log file,
+    a pipe) the bar is left out and only the epoch lines are written.
 
-    def __init__(self, **tqdm_options: Any):
+    ``header=True`` (the CLI) first prints what is about to train; ``tqdm_options`` go to
+    ``tqdm`` (``leave``, ``ncols``, ...).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        data_name: str = "",
+        header: bool = False,
+        **tqdm_options: Any,
+    ):
+        self.stream = stream
+        self.data_name = data_name
+        self.header = header
         self.options = tqdm_options
         self.bar: Any = None
+
+    def _out(self) -> TextIO:
+        return self.stream or sys.stderr
 
     def on_start(self, trainer: Any, event: Start) -> None:
         from tqdm.auto import tqdm
 
+        name = self.data_name or trainer.data.name
+        if self.header:
+            print(start_line(event, name), file=self._out(), flush=True)
         total = max(event.epochs * event.steps_per_epoch, 1)
-        desc = f"{event.model_id} on {trainer.data.name}"
-        self.bar = tqdm(total=total, desc=desc, unit="step", **self.options)
+        out = self._out()
+        # A terminal that reports no size (a bare pseudo-terminal) would get a bar 0 wide.
+        size = {"dynamic_ncols": True} if _columns(out) > 0 else {"ncols": 100}
+        options = {"file": out, **size, **self.options}
+        if "disable" not in options:  # no bar in a log file; always one in a notebook
+            in_notebook = tqdm.__module__.startswith("tqdm.notebook")
+            options["disable"] = not (in_notebook or getattr(options["file"], "isatty", bool)())
+        self.bar = tqdm(total=total, desc=f"{event.model_id} on {name}", unit="step", **options)
 
     def on_step(self, trainer: Any, event: Step) -> None:
         if self.bar is not None:
-            self.bar.update(trainer.step_every or 1)
             self.bar.set_postfix_str(fmt_values(event.losses), refresh=False)
+            self.bar.update(trainer.step_every or 1)
 
     def on_epoch(self, trainer: Any, event: Epoch) -> None:
         if self.bar is not None:
-            val = event.val_losses.get("total")
-            text = f"epoch {event.epoch}/{event.epochs} {fmt_values(event.losses)}"
-            self.bar.set_postfix_str(text + (f" val {val:.5g}" if val is not None else ""))
+            self.bar.write(epoch_line(event), file=self._out())
 
     def close(self, trainer: Any) -> None:
         if self.bar is not None:

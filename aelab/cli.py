@@ -292,7 +292,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", 1)) == 1:
             return _launch_torchrun(args.nproc, args.argv)
     from .api import TRAIN_SETTINGS, make_trainer
-    from .callbacks import ConsoleProgress, JsonLines
+    from .callbacks import JsonLines, TqdmProgress
     from .plugins import get_model, get_models
     from .series import options_from_args
     from .tracking import make_trackers
@@ -334,7 +334,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not trainer.strategy.is_main:  # under torchrun, rank 0 alone prints and saves
         trainer.fit()
         return 0
-    trainer.callbacks.append(JsonLines() if args.json else ConsoleProgress(data_name=data.name))
+    progress = TqdmProgress(data_name=data.name, header=True)
+    trainer.callbacks.append(JsonLines() if args.json else progress)
     trainer.callbacks.extend(trackers)  # rank 0 alone logs, as it alone saves
     done = trainer.fit()
     warnings = _collapse_warnings(done, data, trainer.config)

@@ -391,3 +391,43 @@ def test_nproc_trains_in_two_processes_and_saves_one_normal_run(capfd):
     assert main(["train", "--resume", run_id, "--epochs", "1", "--json"]) == 0
     assert main([*args, "--nproc", "0"]) == 1
     assert "--nproc must be a number of processes, 1 or more, not 0." in capfd.readouterr().err
+
+
+def _train_on_a_terminal(tmp_path, columns):
+    """`aelab train` on a pseudo-terminal of ``columns`` columns (0: one that reports no size,
+    as a bare pty does); everything it wrote to the terminal."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    env = {**os.environ, "AELAB_RUNS_DIR": str(tmp_path / "runs")}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI, its stdout and stderr the terminal
+        os.execve(AELAB, [AELAB, "train", "autoencoder", "--epochs", "2", "--seed", "0"], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    out = bytearray()
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")
+    return out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("columns", [100, 0])
+def test_train_draws_a_tqdm_bar_on_a_terminal(tmp_path, columns):
+    """The CLI's progress bar is tqdm's, redrawn in place, with a line kept per epoch, also on
+    a terminal that reports no width (tqdm would draw a bar 0 wide there)."""
+    text = _train_on_a_terminal(tmp_path, columns)
+    assert text.startswith("Training autoencoder on digits")
+    frames = [f for f in text.split("\r") if "autoencoder on digits:" in f]
+    assert len(frames) >= 3, text  # redrawn as it goes, not one line per step
+    assert re.search(r"\d+%\|.*\| \d+/\d+ \[", frames[-1]), frames[-1]  # tqdm's own layout
+    assert "100%" in text and "epoch 1/2" in text and "epoch 2/2" in text
+    assert all(len(f.rstrip("\n")) <= max(columns, 100) for f in frames)
