@@ -23,6 +23,7 @@ import torch
 
 from . import __version__, fsio
 from .errors import ExportError
+from .fsio import exports_root  # noqa: F401 - defined torch-free (the lab's launch needs it)
 from .ids import id_problem, show
 from .roles import PRIORS, ROLE_BY_NAME, ROLES
 from .runtime import (  # imports onnxruntime through aelab.telemetry: telemetry off from here
@@ -52,11 +53,6 @@ MANIFEST = "manifest.json"
 FORMAT = "aelab-onnx"
 FORMAT_VERSION = 1
 GRAPH_NAME_LENGTH = 64  # graph names become file names: ``<graph>.onnx``
-
-
-def exports_root() -> Path:
-    """The folder exports live in: ``AELAB_EXPORTS_DIR`` or ./exports."""
-    return Path(os.environ.get("AELAB_EXPORTS_DIR") or "exports")
 
 
 @dataclass

@@ -28,6 +28,12 @@ except ImportError:  # pragma: no cover - Windows
 
 
 # -- files ---------------------------------------------------------------------------------
+def exports_root() -> Path:
+    """The folder exports live in: ``AELAB_EXPORTS_DIR`` or ./exports (``aelab.export`` has it
+    too; it lives here so that the lab can serve the folder without importing torch and onnx)."""
+    return Path(os.environ.get("AELAB_EXPORTS_DIR") or "exports")
+
+
 def fsync_dir(folder: Path) -> None:
     """Make the renames inside ``folder`` durable (a no-op where folders cannot be opened)."""
     try:

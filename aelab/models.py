@@ -1,4 +1,5 @@
-"""The model contract: a ModelSpec a plugin registers, and the Model base class every model extends."""
+"""The model contract: the Model base class every model extends (torch), and the ModelSpec a
+plugin registers (defined torch-free in ``aelab.specs``, re-exported here)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,19 @@ import inspect
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from .errors import ParamsError
-from .params import Params, TrainConfig, validate
+from .params import Params, TrainConfig
 from .roles import PRIORS, ROLE_BY_NAME, ROLES
 
-CAPABILITIES = ("encode", "decode", "reconstruct", "sample")
-# What a model's code is: the lab and the PCA comparison describe it accordingly.
-CODE_KINDS = ("continuous", "sparse", "binary", "discrete")
-METRICS = "metrics"  # the key under which a step returns metrics that are not losses
+# The spec and the names it is checked against are torch-free (aelab.specs); re-exported here,
+# where plugins have always imported them from.
+from .specs import CAPABILITIES, CODE_KINDS, METRICS, ModelSpec  # noqa: F401
+
 # Per-sample fields a batch may carry, with the dtype the trainer gives them.
 BATCH_DTYPES: dict[str, torch.dtype] = {"x": torch.float32, "y": torch.long}
 
@@ -357,59 +357,3 @@ class _Verb(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Any:
         return getattr(self.model, self.verb)(x)
-
-
-@dataclass
-class ModelSpec:
-    """What a plugin registers: a model's identity, its hyperparameters and how it builds itself."""
-
-    id: str
-    name: str
-    description: str
-    params: type[Params]
-    factory: Callable[[Params, tuple[int, ...]], Model]
-    accepts: tuple[str, ...] = ("flat", "image")
-    help: str = ""  # longer markdown: how it works, its loss, what it is good for
-    plugin: str = field(default="", compare=False)
-
-    @property
-    def capabilities(self) -> list[str]:
-        """Verbs the built model supports."""
-        caps = getattr(self.factory, "capabilities", frozenset())
-        return [c for c in CAPABILITIES if c in caps]
-
-    def validate_params(self, values: dict[str, Any] | Params | None = None) -> Params:
-        """Validate hyperparameters against this model's schema."""
-        if isinstance(values, self.params):
-            return values
-        if isinstance(values, Params):
-            values = values.model_dump()
-        return validate(self.params, dict(values or {}), f"parameters for {self.id}")
-
-    def build(
-        self, params: dict[str, Any] | Params | None, sample_shape: tuple[int, ...], kind: str
-    ) -> Model:
-        """Validate params, check the data kind, and build the model for this data shape."""
-        if kind not in self.accepts:
-            wanted = " or ".join(self.accepts)
-            raise ParamsError(
-                f"Model '{self.id}' needs {wanted} data, but this dataset is {kind} data."
-            )
-        params = self.validate_params(params)
-        return self.factory(params, tuple(sample_shape))
-
-    def schema(self) -> dict[str, Any]:
-        """JSON schema of the hyperparameters (what the UI and the CLI are built from)."""
-        return self.params.model_json_schema()
-
-    def to_json(self) -> dict[str, Any]:
-        """Description used by ``aelab models --json``."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "plugin": self.plugin,
-            "description": self.description,
-            "accepts": list(self.accepts),
-            "capabilities": self.capabilities,
-            "params": self.schema(),
-        }

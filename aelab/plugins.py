@@ -244,8 +244,8 @@ def registry() -> Registry:
     if _registry is not None:
         return _registry
     load_plugins()
-    from .models import ModelSpec  # late import: models imports torch
     from .params import schema_problems
+    from .specs import ModelSpec  # torch-free (aelab.models, which re-exports it, is not)
 
     reg = Registry()
     # The register_* hooks run again below, so their old failures go (imports' stay).

@@ -22,18 +22,18 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
 
 from . import __version__, fsio
 from .errors import AelabError, RunError
 from .fsio import FileLock, fsync_dir, is_held, read_holder, write_bytes_atomic
 from .ids import check_id, is_id, show
 from .params import Params, TrainConfig, validate
+
+if TYPE_CHECKING:  # torch is imported where weights are saved or loaded, not to list runs
+    import torch
 
 META = "run.json"
 LOCK = ".lock"
@@ -80,6 +80,8 @@ def optimizer_tensors(
     optimizers: dict[str, torch.optim.Optimizer],
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Split optimizer state into tensors (for safetensors) and plain JSON."""
+    import torch
+
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {}
     for name, opt in optimizers.items():
@@ -233,6 +235,8 @@ def save_run(
     clash = sorted(set(details or {}) & RESERVED)
     if clash:
         raise RunError(f"Run details cannot replace run.json's own entries ({', '.join(clash)}).")
+    from safetensors.torch import save as save_tensors
+
     weights = _tensors(model.state_dict())
     opt_tensors, opt_meta = optimizer_tensors(optimizers)
     blobs = {
@@ -443,6 +447,9 @@ def _switched(folder: Path, meta: dict[str, Any]) -> bool:
 
 
 def _load_folder(folder: Path, device: str) -> Run:
+    import torch
+    from safetensors.torch import load as load_tensors
+
     from .plugins import get_model
 
     run_id = check_id(folder.name, "run id (the run folder's name)", error=RunError)

@@ -113,9 +113,23 @@ def spec_problems(spec: ModelSpec) -> list[str]:
             spec.params()
         except Exception as exc:  # noqa: BLE001 - any failure means the defaults are unusable
             problems.append(f"the default parameters do not validate ({_exc(exc)}).")
-    caps = getattr(spec.factory, "capabilities", None)
+    try:
+        factory = spec.resolve_factory()
+    except Exception as exc:  # noqa: BLE001 - an import path that does not import
+        problems.append(f"the factory {spec.factory!r} cannot be imported ({_exc(exc)}).")
+        return problems
+    # A factory function (not the class) has no attribute: the spec's declaration stands in.
+    caps = getattr(factory, "capabilities", None)
+    if caps is None:
+        caps = spec.capabilities or None
     if caps is None or not set(caps) <= set(CAPABILITIES):
         problems.append(f"the model class must declare capabilities within {CAPABILITIES}.")
+    elif set(spec.capabilities) != set(caps):
+        # What the lab and the CLI list (the spec's) must be what the built model can do.
+        problems.append(
+            f"the spec declares capabilities {sorted(spec.capabilities)} but the model class "
+            f"{sorted(caps)}; make them the same."
+        )
     return problems
 
 
@@ -259,6 +273,11 @@ def _step_problems(
             f"{_exc(exc)}."
         ]
     problems = _model_problems(model, data)
+    if isinstance(model, Model) and set(model.capabilities) != set(spec.capabilities):
+        problems.append(
+            f"the built model can {sorted(model.capabilities)} but its spec lists "
+            f"{sorted(spec.capabilities)}; the lab and the CLI offer what the spec lists."
+        )
     if not isinstance(model, Model):
         return None, problems
     try:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from aelab.blocks import MLPAutoencoder
-from aelab.errors import ParamsError
 from aelab.hookspecs import hookimpl
-from aelab.models import ModelSpec
 from aelab.params import Params
+from aelab.specs import ModelSpec
 
 HELP = """\
 **How it works.** A fully connected encoder f narrows the input x through the hidden layers to a
@@ -27,27 +25,14 @@ class UndercompleteParams(Params):
     """Hyperparameters of the plain autoencoder (the shared ones, nothing more)."""
 
 
-class Autoencoder(MLPAutoencoder):
-    """Encoder → small code → mirrored decoder, ReLU between layers."""
-
-    def __init__(self, params: Params, sample_shape: tuple[int, ...]):
-        super().__init__(params, sample_shape)
-        if params.code_size >= self.n_in:
-            raise ParamsError(
-                f"A code of {params.code_size} units is not smaller than the input's "
-                f"{self.n_in} values, so this undercomplete autoencoder could learn to copy its "
-                "input; choose a code size below "
-                f"{self.n_in}, or an overcomplete model with a regulariser."
-            )
-
-
 SPEC = ModelSpec(
     id="autoencoder",
     name="Autoencoder (undercomplete)",
     description="Fully connected encoder that narrows to a small code and a decoder that mirrors "
     "it; learns to compress by reconstructing its input.",
     params=UndercompleteParams,
-    factory=Autoencoder,
+    factory="aelab_plugins.nets.autoencoder:Autoencoder",
+    capabilities=("encode", "decode", "reconstruct"),
     help=HELP,
 )
 
@@ -55,3 +40,16 @@ SPEC = ModelSpec(
 @hookimpl
 def register_models(register):
     register(SPEC)
+
+
+# The network lives in aelab_plugins.nets.autoencoder, imported on the first build; its classes stay
+# importable from this module, as before the split (imported when first asked for).
+_NETWORK = ("Autoencoder",)
+
+
+def __getattr__(name: str):
+    if name in _NETWORK:
+        from .nets import autoencoder as network
+
+        return getattr(network, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pydantic import Field
-from torch import nn
 
-from aelab.blocks import ContractiveParams, MLPAutoencoder
 from aelab.hookspecs import hookimpl
-from aelab.models import ModelSpec
+from aelab.param_groups import ContractiveParams
+from aelab.specs import ModelSpec
 
 HELP = """\
 **How it works.** Besides reconstructing, the encoder f is penalised by the squared Frobenius
@@ -57,19 +56,14 @@ class ContractiveAEParams(ContractiveParams):
     )
 
 
-class ContractiveAutoencoder(MLPAutoencoder):
-    """MLP autoencoder with a sigmoid code and a Jacobian penalty."""
-
-    code_activation = nn.Sigmoid
-
-
 SPEC = ModelSpec(
     id="contractive",
     name="Contractive autoencoder",
     description="Penalises the encoder's Jacobian norm λ‖J_f(x)‖²_F so that small input changes "
     "barely move the code.",
     params=ContractiveAEParams,
-    factory=ContractiveAutoencoder,
+    factory="aelab_plugins.nets.contractive:ContractiveAutoencoder",
+    capabilities=("encode", "decode", "reconstruct"),
     help=HELP,
 )
 
@@ -78,3 +72,16 @@ SPEC = ModelSpec(
 def register_models(register):
     """Register the contractive autoencoder."""
     register(SPEC)
+
+
+# The network lives in aelab_plugins.nets.contractive, imported on the first build; its classes stay
+# importable from this module, as before the split (imported when first asked for).
+_NETWORK = ("ContractiveAutoencoder",)
+
+
+def __getattr__(name: str):
+    if name in _NETWORK:
+        from .nets import contractive as network
+
+        return getattr(network, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

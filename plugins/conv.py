@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aelab.blocks import ConvAutoencoder, ConvParams
 from aelab.hookspecs import hookimpl
-from aelab.models import ModelSpec
+from aelab.param_groups import ConvParams
+from aelab.specs import ModelSpec
 
 HELP = """\
 **How it works.** The encoder applies stages of 3×3 convolution → ReLU → 2×2 max-pooling (each
@@ -32,7 +32,8 @@ SPEC = ModelSpec(
     description="Convolution, ReLU and pooling down to a code, upsampling back up; works on any "
     "image size and combines with noise and sparsity.",
     params=ConvParams,
-    factory=ConvAutoencoder,
+    factory="aelab.blocks:ConvAutoencoder",
+    capabilities=("encode", "decode", "reconstruct"),
     accepts=("image",),
     help=HELP,
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from aelab.blocks import CorruptionParams, MLPAutoencoder
 from aelab.hookspecs import hookimpl
-from aelab.models import ModelSpec
+from aelab.param_groups import CorruptionParams
+from aelab.specs import ModelSpec
 
 HELP = """\
 **How it works.** During training each input x is corrupted into x̃ and the autoencoder must
@@ -60,17 +60,14 @@ class DenoisingParams(CorruptionParams):
         return self
 
 
-class DenoisingAutoencoder(MLPAutoencoder):
-    """MLP autoencoder trained on corrupted inputs against clean targets."""
-
-
 SPEC = ModelSpec(
     id="denoising",
     name="Denoising autoencoder",
     description="Learns to recover clean inputs from copies corrupted by Gaussian, masking or "
     "salt-and-pepper noise.",
     params=DenoisingParams,
-    factory=DenoisingAutoencoder,
+    factory="aelab_plugins.nets.denoising:DenoisingAutoencoder",
+    capabilities=("encode", "decode", "reconstruct"),
     help=HELP,
 )
 
@@ -79,3 +76,16 @@ SPEC = ModelSpec(
 def register_models(register):
     """Register the denoising autoencoder."""
     register(SPEC)
+
+
+# The network lives in aelab_plugins.nets.denoising, imported on the first build; its classes stay
+# importable from this module, as before the split (imported when first asked for).
+_NETWORK = ("DenoisingAutoencoder",)
+
+
+def __getattr__(name: str):
+    if name in _NETWORK:
+        from .nets import denoising as network
+
+        return getattr(network, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,10 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from aelab.blocks import MLPAutoencoder
 from aelab.hookspecs import hookimpl
-from aelab.models import ModelSpec
 from aelab.params import Params
+from aelab.specs import ModelSpec
 
 HELP = """\
 **How it works.** Encoder and decoder are affine maps with no activation at all, not even on the
@@ -47,20 +46,14 @@ class LinearParams(Params):
     )
 
 
-class LinearAutoencoder(MLPAutoencoder):
-    """Affine encoder and decoder with no activation and a linear output."""
-
-    activation = None
-    output = "linear"
-
-
 SPEC = ModelSpec(
     id="linear",
     name="Linear autoencoder",
     description="Affine encoder and decoder without any nonlinearity; trained with MSE it "
     "reaches PCA's reconstruction error at the same code size.",
     params=LinearParams,
-    factory=LinearAutoencoder,
+    factory="aelab_plugins.nets.linear:LinearAutoencoder",
+    capabilities=("encode", "decode", "reconstruct"),
     help=HELP,
 )
 
@@ -69,3 +62,16 @@ SPEC = ModelSpec(
 def register_models(register):
     """Register the linear autoencoder."""
     register(SPEC)
+
+
+# The network lives in aelab_plugins.nets.linear, imported on the first build; its classes stay
+# importable from this module, as before the split (imported when first asked for).
+_NETWORK = ("LinearAutoencoder",)
+
+
+def __getattr__(name: str):
+    if name in _NETWORK:
+        from .nets import linear as network
+
+        return getattr(network, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

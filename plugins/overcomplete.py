@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from torch import nn
 
-from aelab.blocks import ContractiveParams, CorruptionParams, MLPAutoencoder, SparsityParams
-from aelab.errors import ParamsError
 from aelab.hookspecs import hookimpl
-from aelab.models import ModelSpec
-from aelab.params import Params
+from aelab.param_groups import ContractiveParams, CorruptionParams, SparsityParams
+from aelab.specs import ModelSpec
 
 HELP = """\
 **How it works.** The code z = f(x) has *more* units than the input has values, and a decoder maps
@@ -66,31 +63,14 @@ class OvercompleteParams(SparsityParams, ContractiveParams, CorruptionParams):
         return self
 
 
-class OvercompleteAutoencoder(MLPAutoencoder):
-    """MLP autoencoder with a sigmoid code wider than the input."""
-
-    code_activation = nn.Sigmoid
-
-    @staticmethod
-    def code_size_for(params: Params, n_in: int) -> int:
-        if params.code_size == 0:
-            return 2 * n_in
-        if params.code_size <= n_in:
-            raise ParamsError(
-                f"A code of {params.code_size} units is not larger than the input's {n_in} "
-                f"values, so this is not overcomplete; choose a code size above {n_in} (or 0 for "
-                "twice the input), or use the undercomplete 'autoencoder' model."
-            )
-        return params.code_size
-
-
 SPEC = ModelSpec(
     id="overcomplete",
     name="Overcomplete autoencoder",
     description="A code with more units than the input, kept from learning the identity by "
     "sparsity, noise or a contractive penalty.",
     params=OvercompleteParams,
-    factory=OvercompleteAutoencoder,
+    factory="aelab_plugins.nets.overcomplete:OvercompleteAutoencoder",
+    capabilities=("encode", "decode", "reconstruct"),
     help=HELP,
 )
 
@@ -99,3 +79,16 @@ SPEC = ModelSpec(
 def register_models(register):
     """Register the overcomplete autoencoder."""
     register(SPEC)
+
+
+# The network lives in aelab_plugins.nets.overcomplete, imported on the first build; its classes stay
+# importable from this module, as before the split (imported when first asked for).
+_NETWORK = ("OvercompleteAutoencoder",)
+
+
+def __getattr__(name: str):
+    if name in _NETWORK:
+        from .nets import overcomplete as network
+
+        return getattr(network, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from torch import nn
 
-from aelab.blocks import MLPAutoencoder, SparsityParams
 from aelab.hookspecs import hookimpl
-from aelab.models import ModelSpec
+from aelab.param_groups import SparsityParams
+from aelab.specs import ModelSpec
 
 HELP = """\
 **How it works.** An autoencoder whose code units (sigmoid activations zⱼ ∈ (0, 1)) are
@@ -68,20 +67,14 @@ class SparseParams(SparsityParams):
         return self
 
 
-class SparseAutoencoder(MLPAutoencoder):
-    """MLP autoencoder with a sigmoid code and L1 / KL sparsity penalties."""
-
-    code_activation = nn.Sigmoid
-    code_kind = "sparse"
-
-
 SPEC = ModelSpec(
     id="sparse",
     name="Sparse autoencoder",
     description="Penalises code activity (L1 on activations, KL to a target firing rate ρ) so "
     "that only a few units describe each input; the code may exceed the input.",
     params=SparseParams,
-    factory=SparseAutoencoder,
+    factory="aelab_plugins.nets.sparse:SparseAutoencoder",
+    capabilities=("encode", "decode", "reconstruct"),
     help=HELP,
 )
 
@@ -90,3 +83,16 @@ SPEC = ModelSpec(
 def register_models(register):
     """Register the sparse autoencoder."""
     register(SPEC)
+
+
+# The network lives in aelab_plugins.nets.sparse, imported on the first build; its classes stay
+# importable from this module, as before the split (imported when first asked for).
+_NETWORK = ("SparseAutoencoder",)
+
+
+def __getattr__(name: str):
+    if name in _NETWORK:
+        from .nets import sparse as network
+
+        return getattr(network, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

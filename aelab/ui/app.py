@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import gradio as gr
@@ -29,6 +30,30 @@ from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER, grid_
 
 # Trainings of different tabs run side by side; gradio's default of one at a time would queue them.
 TRAIN_CONCURRENCY = 8
+
+_warming: threading.Thread | None = None
+_warming_lock = threading.Lock()
+
+
+def warm_up() -> None:
+    """Import torch and the trainer in a background thread, once per process.
+
+    The lab's page is built and served without torch (about 2 s of imports), so the server
+    answers as soon as gradio is up. The first page load calls this: the import then runs while
+    the user reads the page, instead of delaying the first Train click (or the architecture
+    summary, which builds a model)."""
+    global _warming
+    with _warming_lock:
+        if _warming is None:
+            _warming = threading.Thread(target=_import_torch, name="aelab-warm-up", daemon=True)
+            _warming.start()
+
+
+def _import_torch() -> None:
+    try:
+        from .. import inspect, train  # noqa: F401 - the imports are the point
+    except Exception:  # noqa: BLE001 - a failure shows where the module is really used
+        pass
 
 
 def build_app() -> gr.Blocks:
@@ -589,6 +614,8 @@ def build_app() -> gr.Blocks:
 
         refresh_btn.click(guarded(_runs_lists), None, [run_dd, runs_df], api_name="runs")
         demo.load(_runs_lists, None, [run_dd, runs_df], api_visibility="private")
+        # The page is built and served without torch; the first visit starts importing it.
+        demo.load(warm_up, None, None, api_visibility="private", show_progress="hidden")
         # The comparison's list follows the table of saved runs, however it was refreshed.
         runs_df.change(
             comparing.tick_choices,

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import inspect as ins
 from ..errors import AelabError, ExportError
 from ..ids import check_id
 from .session import LabSession
@@ -161,6 +160,7 @@ def _read_image(p: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 def quick_check(session: LabSession, upload: Any) -> tuple[np.ndarray, str]:
     """Run an uploaded input through the exported model with onnxruntime; compare with torch."""
+    from .. import inspect as ins  # torch: not before it is needed
     from ..runtime import load
 
     if not session.export_folder:

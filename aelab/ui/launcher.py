@@ -143,7 +143,7 @@ def serve(args: argparse.Namespace) -> int:
     # here, so a variable that a flag overrode cannot get in the way.
     os.environ["GRADIO_SERVER_NAME"] = host
     os.environ["GRADIO_SERVER_PORT"] = str(port)
-    from ..export import exports_root
+    from ..fsio import exports_root
     from .app import build_app
 
     demo = build_app()

@@ -18,10 +18,10 @@ from pydantic import model_validator
 
 from ..data import Dataset, load_data
 from ..errors import AelabError
+from ..events import StopSignal
 from ..params import TrainConfig, validate
 from ..plugins import get_datasets, get_model
 from ..series import DEFAULT_WINDOW, SeriesOptions, coerce_options
-from ..train import StopSignal
 from . import uploads, widgets
 
 log = logging.getLogger("aelab.ui")

@@ -7,21 +7,23 @@ import math
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 
-from .. import inspect as ins
 from ..callbacks import Callback
 from ..errors import AelabError, DataError
+from ..events import Done, Epoch, Start, Step, StopSignal
 from ..runs import Run, list_runs, load_run_by_id
 from ..series import is_series, series_picture
-from ..train import Done, Epoch, Start, Step, StopSignal, Trainer
 from . import curves, widgets
 from .session import UPLOAD, LabSession, load_dataset, preview_batch, series_options, validated
 from .uploads import data_mismatch, describe_data, restorable
+
+if TYPE_CHECKING:  # the trainer imports torch: the page is built without it
+    from ..train import Trainer
 
 # The page refreshes at most this often; everything in between is pure training time.
 PLOT_EVERY_S = 1.0
@@ -104,6 +106,8 @@ def progress_grid(
     """The live picture: reconstructions for an autoencoder, samples for a pure generator
     (flat data: line charts over the features, named when the data names them; a series:
     the whole series along its time axis with its reconstruction and the error per step)."""
+    from .. import inspect as ins  # torch: not before it is needed
+
     caps = getattr(model, "capabilities", frozenset())
     # Pictures draw from generators of their own, never the training's (see inspect.corrupt).
     if "reconstruct" in caps and is_series(data):
@@ -275,6 +279,8 @@ def train_stream(
     names = getattr(data, "feature_names", None)
     preview = preview_batch(data, config)
     live = LiveView(session, history, preview, steps_per_epoch, names, data)
+    from ..train import Trainer  # torch: imported by the first training, not by the page
+
     stop = StopSignal()
     trainer = Trainer(
         spec,

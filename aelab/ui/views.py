@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import inspect as ins
 from ..errors import AelabError
 from .session import LabSession, dataset_summary, load_dataset, validated
 
@@ -20,6 +19,8 @@ def architecture(
     model_id: str, dataset: str, upload: Any, params: dict, config: dict | None = None
 ) -> tuple[str, str]:
     """Markdown for the data and the architecture and training the current settings give."""
+    from .. import inspect as ins  # torch: not before it is needed
+
     spec, p, c = validated(model_id, params, config)
     data = load_dataset(None, dataset, upload)
     model = spec.build(p, data.sample_shape, data.kind)
@@ -35,6 +36,8 @@ def architecture(
 
 def latent_map(session: LabSession, method: str) -> tuple[pd.DataFrame, str]:
     """The test set's codes in 2-D, coloured by label, with a caption saying how they were made."""
+    from .. import inspect as ins  # torch: not before it is needed
+
     model = session.require_model()
     if "encode" not in getattr(model, "capabilities", ()):
         raise AelabError("This model has no encoder, so there are no codes of real data to map.")
@@ -87,6 +90,8 @@ def _label(test: Any, i: int) -> str:
 
 def interpolation(session: LabSession, a: float, b: float, steps: float) -> tuple[np.ndarray, str]:
     """A strip: input A, the decoded path between their codes, input B."""
+    from .. import inspect as ins  # torch: not before it is needed
+
     model = session.require_model()
     if "encode" not in getattr(model, "capabilities", ()):
         raise AelabError("This model has no encoder, so it cannot interpolate between real inputs.")
@@ -118,6 +123,8 @@ def interpolation(session: LabSession, a: float, b: float, steps: float) -> tupl
 
 def sample_grid(session: LabSession, n: float, seed: float) -> tuple[np.ndarray, str]:
     """New samples drawn from the model's prior, in rows of eight."""
+    from .. import inspect as ins  # torch: not before it is needed
+
     model = session.require_model()
     if "sample" not in getattr(model, "capabilities", ()):
         name = session.spec.name if session.spec else "This model"
@@ -141,6 +148,8 @@ def sample_grid(session: LabSession, n: float, seed: float) -> tuple[np.ndarray,
 
 def pca_comparison(session: LabSession) -> tuple[np.ndarray, str]:
     """The model against PCA with as many components as its code: MSE and the same inputs."""
+    from .. import inspect as ins  # torch: not before it is needed
+
     model = session.require_model()
     if "reconstruct" not in getattr(model, "capabilities", ()):
         raise AelabError(

@@ -8,7 +8,6 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from ... import inspect as ins
 from ...errors import AelabError
 from ...series import is_series
 from ..apps import PanelParts, serving
@@ -69,6 +68,7 @@ def score_data(
     which: str,
 ) -> tuple[Any, Any, Any, str, dict]:
     """Score the tab's data for anomalies (the /anomaly endpoint)."""
+    from ... import inspect as ins  # torch: not before it is needed
     from ...apps.anomaly import detect, error_maps
     from ...plugins import get_application
 

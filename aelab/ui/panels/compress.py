@@ -9,7 +9,6 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from ... import inspect as ins
 from ..apps import PanelParts, serving
 from ..session import LabSession, guarded
 
@@ -103,6 +102,7 @@ def compress_data(
 ) -> tuple[Any, Any, pd.DataFrame, str, dict]:
     """Compress the held-out samples at ``bits`` bits per unit and sweep 1-12 bits (the
     /compress endpoint)."""
+    from ... import inspect as ins  # torch: not before it is needed
     from ...apps.compress import compress, rate_distortion
     from ...plugins import get_application
 

@@ -8,7 +8,6 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from ... import inspect as ins
 from ..apps import PanelParts, serving
 from ..session import LabSession, guarded
 
@@ -19,6 +18,7 @@ def denoise_samples(
     session: LabSession, corruption: str, noise: float, fraction: float, seed: float
 ) -> tuple[np.ndarray | None, pd.DataFrame, str]:
     """Corrupt eight held-out samples, denoise them and compare (the /denoise endpoint)."""
+    from ... import inspect as ins  # torch: not before it is needed
     from ...apps.denoise import denoise
     from ...plugins import get_application
 

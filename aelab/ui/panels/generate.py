@@ -7,13 +7,13 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from ... import inspect as ins
 from ..apps import PanelParts, serving
 from ..session import LabSession, guarded
 
 
 def draw(session: LabSession, n: float, seed: float, label: str) -> tuple[np.ndarray, str]:
     """New samples in rows of eight (the /sample endpoint)."""
+    from ... import inspect as ins  # torch: not before it is needed
     from ...apps.generate import generate
     from ...plugins import get_application
 

@@ -9,7 +9,6 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from ... import inspect as ins
 from ..apps import PanelParts, serving
 from ..session import LabSession, guarded
 
@@ -113,6 +112,7 @@ def inpaint_panel(
 ) -> tuple[np.ndarray | None, pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """Hide part of the held-out samples, fill it with the model and score the fill inside the
     hole against simple fills (the /inpaint endpoint)."""
+    from ... import inspect as ins  # torch: not before it is needed
     from ...apps.inpaint import BASELINE_MEAN, inpaint_samples
     from ...plugins import get_application
 
