@@ -336,6 +336,29 @@ def test_export_manifest_carries_the_series_and_the_runtime_cuts_it_identically(
     )
 
 
+def test_conv1d_exports_2d_convolutions_and_keeps_its_1d_weights(trained):
+    """onnxruntime has its blocked (fast) convolutions for 2-D only, so conv1d's graphs are
+    traced from a 2-D twin (kernels 1 x k); the model and its saved run keep 1-D layers, and
+    the export reconstructs as the model does (the test above)."""
+    import onnx
+    import torch
+
+    done, _, result = trained
+    for path in sorted(result.folder.glob("*.onnx")):
+        convs = [n for n in onnx.load(str(path), load_external_data=False).graph.node]
+        kernels = [
+            list(a.ints)
+            for n in convs
+            if n.op_type == "Conv"
+            for a in n.attribute
+            if a.name == "kernel_shape"
+        ]
+        assert kernels and all(len(k) == 2 and k[0] == 1 for k in kernels), (path.name, kernels)
+    convs = [m for m in done.model.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert convs and all(m.weight.dim() == 3 for m in convs)
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in done.model.modules())
+
+
 def test_every_dense_model_takes_series_windows_unchanged():
     data = load_data("sensors").subset(range(0, 505, 8))
     spec = get_models()["autoencoder"]
