@@ -1,6 +1,7 @@
 """Convolutional models at the speed of the machine: aelab vs a bare loop of the identical network.
 
 Usage: python benchmarks/bench_conv.py [--repeats 3] [--models conv,dcgan] [--sizes 28,64]
+       [--threads 2] [--variants "aelab (defaults),aelab + compile"]
 
 The conv autoencoder and the DCGAN train on synthetic images (the built-in digits upscaled to
 28×28 grey, and tinted to 64×64 RGB) in a fresh process per run, interleaved, and each run
@@ -9,6 +10,8 @@ minor page faults in that epoch and its peak memory. The bare loop builds the sa
 through aelab's builder (same layers, initial weights, optimizer and loss formula) and trains it
 by hand: plain (contiguous weights, glibc's default allocator, the GAN's generator run twice per
 batch as aelab did), then with each trick alone; aelab runs with its defaults (all tricks on).
+``--variants`` picks the runs (the first is the baseline of the × column); "aelab + compile"
+(``--compile``, its compile time inside the first epoch) is left out by default.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ VARIANTS = {
     "bare + one G pass": {"one_pass": True},
     "bare, all three": {"malloc": True, "channels_last": True, "one_pass": True},
     "aelab (defaults)": {"aelab": True},
+    "aelab + compile": {"aelab": True, "compile": True},
 }
+DEFAULT_VARIANTS = [v for v in VARIANTS if v != "aelab + compile"]  # compiling takes minutes
 SAMPLES = {28: 4096, 64: 1024}
 BATCH = 64
 EPOCHS = 2
@@ -69,7 +74,7 @@ def child(model_id: str, size: int, variant: str) -> dict:
 
     data = load_data(make_data(size))
     if flags.get("aelab"):
-        return aelab_run(model_id, data)
+        return aelab_run(model_id, data, compile=bool(flags.get("compile")))
     return bare_run(model_id, data, flags)
 
 
@@ -77,11 +82,17 @@ def _faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def aelab_run(model_id: str, data) -> dict:
+def aelab_run(model_id: str, data, compile: bool = False) -> dict:
     from aelab.plugins import get_model
     from aelab.train import Trainer
 
-    config = {"epochs": EPOCHS, "batch_size": BATCH, "val_fraction": 0.0, "device": "cpu"}
+    config = {
+        "epochs": EPOCHS,
+        "batch_size": BATCH,
+        "val_fraction": 0.0,
+        "device": "cpu",
+        "compile": compile,
+    }
     marks = []
 
     from aelab.callbacks import Callback
@@ -188,20 +199,28 @@ def main() -> int:
     cli.add_argument("--models", default="conv,dcgan")
     cli.add_argument("--sizes", default="28,64")
     cli.add_argument("--threads", type=int, default=2)
+    cli.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma-separated, among: {', '.join(VARIANTS)} (the first is the baseline)",
+    )
     cli.add_argument("--no-write", action="store_true")
     args = cli.parse_args()
+    unknown = [v for v in args.variants.split(",") if v.strip() not in VARIANTS]
+    if unknown:
+        cli.error(f"unknown variant(s) {', '.join(unknown)}; choose among {', '.join(VARIANTS)}")
     os.environ["BENCH_THREADS"] = str(args.threads)
     t0 = time.perf_counter()
     rows = []
     for model_id in args.models.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             make_data(size)
-            runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
-            names = list(VARIANTS)
+            names = [v.strip() for v in args.variants.split(",")]
+            runs: dict[str, list[dict]] = {v: [] for v in names}
             for r in range(args.repeats):
                 for v in names[r % len(names) :] + names[: r % len(names)]:  # rotate the order
                     runs[v].append(run_fresh(model_id, size, v))
-            base = runs["bare plain"]
+            base = runs[names[0]]
             for v, got in runs.items():
                 ratio = statistics.median(a["sps"] / b["sps"] for a, b in zip(got, base))
                 rows.append(
@@ -219,16 +238,17 @@ def main() -> int:
                 print(json.dumps(rows[-1]), flush=True)
     lines = results_head(
         "Convolutional models: aelab vs a bare loop of the identical network",
-        f"python benchmarks/bench_conv.py --repeats {args.repeats} --threads {args.threads}",
+        f"python benchmarks/bench_conv.py --repeats {args.repeats} --threads {args.threads}"
+        + ("" if args.variants == ",".join(DEFAULT_VARIANTS) else f' --variants "{args.variants}"'),
         time.perf_counter() - t0,
         f"{args.threads} threads",
     )
     lines += [
         f"Synthetic images ({SAMPLES[28]} at 28×28 grey, {SAMPLES[64]} at 64×64 RGB), batch "
         f"{BATCH}, second of {EPOCHS} epochs, a fresh process per run, {args.repeats} interleaved "
-        "repeats (medians; × is the median of per-repeat ratios to the plain bare loop).",
+        f"repeats (medians; × is the median of per-repeat ratios to the {names[0]!r} run).",
         "",
-        "| model | images | run | samples/s | × plain bare loop | page faults / epoch | peak MB |",
+        f"| model | images | run | samples/s | × {names[0]} | page faults / epoch | peak MB |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -240,7 +260,8 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        results_file("conv.md").write_text(text)
+        name = "conv.md" if args.variants == ",".join(DEFAULT_VARIANTS) else "conv_variants.md"
+        results_file(name).write_text(text)
     return 0
 
 
