@@ -33,7 +33,7 @@ VARIANTS = {
     "bare + allocator": {"malloc": True},
     "bare + channels-last": {"channels_last": True},
     "bare + one G pass": {"one_pass": True},
-    "bare, all three": {"malloc": True, "channels_last": True, "one_pass": True},
+    "bare + all three": {"malloc": True, "channels_last": True, "one_pass": True},
     "aelab (defaults)": {"aelab": True},
     "aelab + compile": {"aelab": True, "compile": True},
 }
