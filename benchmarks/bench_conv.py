@@ -174,7 +174,11 @@ def bare_run(model_id: str, data, flags: dict) -> dict:
 
 def run_fresh(model_id: str, size: int, variant: str) -> dict:
     """A run in a fresh interpreter; its peak memory from the kernel's accounting."""
-    env = {**os.environ, "AELAB_MALLOC": "keep" if VARIANTS[variant].get("aelab") else "system"}
+    flags = VARIANTS[variant]
+    # glibc's defaults unless the run keeps freed memory (aelab by default, the bare loop when
+    # the variant asks for it: keep_freed_memory() does nothing under AELAB_MALLOC=system).
+    keep = flags.get("aelab") or flags.get("malloc")
+    env = {**os.environ, "AELAB_MALLOC": "keep" if keep else "system"}
     out = subprocess.run(
         [sys.executable, __file__, "--child", model_id, str(size), variant],
         capture_output=True,
