@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -293,6 +294,22 @@ def test_the_lab_says_which_plugins_were_refused(fresh_plugins, tmp_path):
     assert len(notes) == 1 and notes[0].visible
     assert "copycat" in notes[0].value and "autoencoder" in notes[0].value
     assert get_model("autoencoder").plugin != "copycat"  # the built-in kept its id
+
+
+def test_the_page_runs_several_of_an_event_at_once(monkeypatch):
+    """The queue's default concurrency is set when the Blocks is created (gradio reads
+    GRADIO_DEFAULT_CONCURRENCY_LIMIT then), not by a later demo.queue() that would build the
+    server app once more: this pins that gradio still reads it there, that the lab runs several
+    of an event at once unless the user's variable says otherwise, and that nothing is left set."""
+    from aelab.ui.app import DEFAULT_CONCURRENCY, build_app
+
+    monkeypatch.delenv("GRADIO_DEFAULT_CONCURRENCY_LIMIT", raising=False)
+    demo = build_app()
+    assert demo._queue.default_concurrency_limit == DEFAULT_CONCURRENCY > 1
+    assert "GRADIO_DEFAULT_CONCURRENCY_LIMIT" not in os.environ
+    monkeypatch.setenv("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "2")
+    assert build_app()._queue.default_concurrency_limit == 2
+    assert os.environ["GRADIO_DEFAULT_CONCURRENCY_LIMIT"] == "2"
 
 
 def test_application_panels_are_endpoints_that_serve_or_say_why(lab):

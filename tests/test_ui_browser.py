@@ -137,6 +137,46 @@ def test_a_new_model_clears_the_last_runs_results_and_buttons_say_why(page):
     expect(page.locator("#tab-app-sample")).to_contain_text("needs a model that can sample")
 
 
+def test_a_reopened_run_brings_back_its_models_controls_with_its_values(page):
+    """Only the chosen model's controls are on the page; opening a run draws its model's,
+    set to the run's values, and they edit the settings as before."""
+    denoising = get_model("denoising")
+    choose(page, "model", denoising.name)
+    set_number(page, "denoising-code_size", "3")
+    arch = page.locator("#architecture")
+    expect(arch).to_contain_text("code 3 units")
+    expect(page.locator("#autoencoder-code_size")).to_have_count(0)
+    set_epochs(page, 1)
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_contain_text("Finished")
+    run_id = page.locator("#run-id textarea, #run-id input").first.input_value()
+
+    page.reload()  # a new session, on the first model
+    expect(page.locator("#autoencoder-code_size")).to_be_visible()
+    expect(page.locator("#denoising-code_size")).to_have_count(0)
+
+    def open_run() -> None:
+        page.get_by_role("tab", name="5 · Runs").click()
+        pick = page.locator("#run-choice input")
+        pick.fill(run_id)
+        pick.press("Enter")
+        page.locator("#open-run").click()
+        expect(page.locator("#status")).to_contain_text(f"Opened run {run_id}")
+
+    open_run()
+    expect(page.locator("#model input")).to_have_value(denoising.name)
+    code = page.locator("#denoising-code_size input[type=number]")
+    expect(code).to_have_value("3")
+    expect(page.locator("#autoencoder-code_size")).to_have_count(0)
+    expect(arch).to_contain_text("code 3 units")
+    set_number(page, "denoising-code_size", "5")
+    expect(arch).to_contain_text("code 5 units")
+    # Opened again, the same model's controls take the run's values back.
+    open_run()
+    expect(code).to_have_value("3")
+    expect(arch).to_contain_text("code 3 units")
+
+
 def test_a_vaes_small_kl_gets_a_panel_of_its_own(page):
     choose(page, "model", get_model("vae").name)
     set_epochs(page, 2)

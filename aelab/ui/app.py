@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 import threading
 from typing import Any
 
@@ -30,6 +32,10 @@ from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER, grid_
 
 # Trainings of different tabs run side by side; gradio's default of one at a time would queue them.
 TRAIN_CONCURRENCY = 8
+# Any other event runs up to this many at once (gradio's default is one at a time).
+DEFAULT_CONCURRENCY = 4
+# What gradio's queue reads for its default concurrency when none is passed (see Blocks.queue).
+CONCURRENCY_VARIABLE = "GRADIO_DEFAULT_CONCURRENCY_LIMIT"
 
 _warming: threading.Thread | None = None
 _warming_lock = threading.Lock()
@@ -64,7 +70,7 @@ def build_app() -> gr.Blocks:
     cfg_schema = TrainConfig.model_json_schema()
     datasets = dataset_choices()
 
-    with gr.Blocks(title="aelab", analytics_enabled=False) as demo:
+    with _blocks(title="aelab", analytics_enabled=False) as demo:
         session = gr.State(new_session(), delete_callback=close_session)
         gr.Markdown(INTRO)
         # A plugin refused at load (a taken id, an incomplete schema) is said here, not hidden.
@@ -133,8 +139,31 @@ def build_app() -> gr.Blocks:
                 data_md = gr.Markdown(elem_id="data-summary")
                 gr.Markdown("### Hyperparameters")
 
-                # Generated from each model's schema; the chosen model's controls are shown.
-                per_model = widgets.model_controls(list(models.values()), first)
+                # Generated from the chosen model's schema, drawn again whenever ``shown``
+                # changes: a model chosen (defaults) or a run opened (its values).
+                shown = gr.State(_shown(first, widgets.defaults(spec0.schema())))
+
+                @gr.render(
+                    inputs=[shown],
+                    triggers=[demo.load, shown.change],
+                    concurrency_limit=None,
+                    show_progress="hidden",
+                )
+                def _model_controls(chosen: dict[str, Any]) -> None:
+                    try:
+                        spec = get_model(chosen["model"])
+                    except Exception as exc:  # noqa: BLE001 - a model gone since: say so
+                        gr.Markdown(f"⚠️ {sentence(exc)}")
+                        return
+                    for name, comp in widgets.model_controls(spec, chosen["values"]).items():
+                        comp.change(
+                            _setter(name),
+                            [comp, params_json],
+                            [params_json],
+                            concurrency_limit=None,
+                            api_visibility="private",
+                            show_progress="hidden",
+                        )
 
                 with gr.Accordion("Training settings", open=False):
                     cfg_controls = {
@@ -406,24 +435,12 @@ def build_app() -> gr.Blocks:
         panel_fns = list(demo.fns.values())[n_fns:]
 
         # -- event wiring ---------------------------------------------------------------------
-        columns = [column for column, _ in per_model.values()]
-        model_inputs = [c for _, controls in per_model.values() for c in controls.values()]
         model_dd.input(
-            guarded(_choose_model(per_model)),
-            [model_dd],
-            [params_json, model_desc, model_help, *columns, *model_inputs],
+            guarded(_choose_model),
+            [model_dd, shown],
+            [params_json, model_desc, model_help, shown],
             api_visibility="private",
         )
-        for owner, (_, controls) in per_model.items():
-            for name, comp in controls.items():
-                comp.change(
-                    _model_setter(owner, name),
-                    [comp, model_dd, params_json],
-                    [params_json],
-                    concurrency_limit=None,
-                    api_visibility="private",
-                    show_progress="hidden",
-                )
         for name, comp in cfg_controls.items():
             comp.change(
                 _setter(name),
@@ -635,8 +652,7 @@ def build_app() -> gr.Blocks:
             params_json,
             config_json,
             *cfg_controls.values(),
-            *columns,
-            *model_inputs,
+            shown,
             dataset_dd,
             loss_plot,
             grid,
@@ -648,7 +664,7 @@ def build_app() -> gr.Blocks:
             *series_inputs,
         ]
         open_btn.click(
-            guarded(_open_run(list(cfg_controls), per_model)),
+            guarded(_open_run(list(cfg_controls))),
             [session, run_dd],
             open_outputs,
             api_name="open_run",
@@ -656,8 +672,26 @@ def build_app() -> gr.Blocks:
             app_availability, [session], app_outputs, api_visibility="private"
         )
         open_btn.click(clear_stale, None, stale, api_visibility="private", queue=False)
-    demo.queue(default_concurrency_limit=4)
     return demo
+
+
+def _blocks(**kwargs: Any) -> gr.Blocks:
+    """``gr.Blocks(**kwargs)`` whose queue runs DEFAULT_CONCURRENCY of an event at once, unless
+    the user's GRADIO_DEFAULT_CONCURRENCY_LIMIT says otherwise (as in any Gradio app).
+
+    A Blocks makes its queue when it is created, reading that variable; it is set for that
+    moment when the user has not set it (and removed again), which gives the queue that
+    ``demo.queue(default_concurrency_limit=4)`` would, without gradio building its server app
+    once more for the whole page (it already does when the Blocks is created and closed, and
+    again in launch).
+    """
+    if os.environ.get(CONCURRENCY_VARIABLE):
+        return gr.Blocks(**kwargs)
+    os.environ[CONCURRENCY_VARIABLE] = str(DEFAULT_CONCURRENCY)
+    try:
+        return gr.Blocks(**kwargs)
+    finally:
+        os.environ.pop(CONCURRENCY_VARIABLE, None)
 
 
 def _grid_title(model_id: str, dataset: str) -> tuple[Any, Any]:
@@ -760,52 +794,37 @@ def _runs_lists() -> tuple:
     ), training.runs_table()
 
 
-def _model_updates(per_model: dict, model_id: str, values: dict[str, Any]) -> list[Any]:
-    """Show only this model's column and set its controls to ``values``."""
-    shown = [gr.update(visible=owner == model_id) for owner in per_model]
-    filled = [
-        values.get(name, gr.skip()) if owner == model_id else gr.skip()
-        for owner, (_, controls) in per_model.items()
-        for name in controls
-    ]
-    return shown + filled
+_openings = itertools.count()
 
 
-def _choose_model(per_model: dict) -> Any:
-    def choose_model(model_id: str) -> tuple:
-        """Switch the page to a model: its description, help and default hyperparameters."""
-        spec = get_model(model_id)
-        values = widgets.defaults(spec.schema())
-        return (
-            values,
-            spec.description,
-            spec.help or spec.description,
-            *_model_updates(per_model, model_id, values),
-        )
+def _shown(model_id: str, values: dict[str, Any], opening: int | None = None) -> dict[str, Any]:
+    """What the model controls show: this model's, set to ``values``.
 
-    return choose_model
+    The controls are drawn again when this state changes. A run opened gets a number of its own
+    (``opening``), so that opening a run again draws them again even for the same model and
+    values (after its controls were edited); a model chosen has none, so that choosing it twice
+    (the dropdown also reports its value when it loses focus) draws them once.
+    """
+    return {"model": model_id, "values": values, "opening": opening}
 
 
-def _model_setter(owner: str, name: str) -> Any:
-    """An event function writing one model control's value into the params, for its model only."""
+def _choose_model(model_id: str, shown: dict[str, Any]) -> tuple:
+    """Switch the page to a model: its description, help and default hyperparameters; nothing
+    when it is the model shown already (its edited settings are kept)."""
+    if shown and shown.get("model") == model_id:
+        return (gr.skip(),) * 4
+    spec = get_model(model_id)
+    values = widgets.defaults(spec.schema())
+    return values, spec.description, spec.help or spec.description, _shown(model_id, values)
 
-    def set_param(value: Any, model_id: str, current: dict | None) -> Any:
-        if model_id != owner:  # a hidden model's control: not part of the current params
-            return gr.skip()
-        return {**(current or {}), name: value}
 
-    return set_param
-
-
-def _open_run(cfg_names: list[str], per_model: dict) -> Any:
-    n_models = len(per_model) + sum(len(c) for _, c in per_model.values())
-
+def _open_run(cfg_names: list[str]) -> Any:
     def open_run(session: LabSession, run_id: str) -> Any:
         """Reopen a saved run: its model, settings, curves and data (the /open_run endpoint)."""
         out = training.open_run(session, run_id)
         model_id = out["model_id"]
         spec = get_model(model_id)
-        n_skip = 3 + len(cfg_names) + n_models + 1
+        n_skip = 3 + len(cfg_names) + 2  # ... the model controls, the dataset
         # Clear the plot first so it takes the run's series from the frame that follows.
         yield (*[gr.skip()] * n_skip, None, *[gr.skip()] * 9)
         yield (
@@ -813,7 +832,7 @@ def _open_run(cfg_names: list[str], per_model: dict) -> Any:
             out["values"],
             out["config"],
             *[out["config"][n] for n in cfg_names],
-            *_model_updates(per_model, model_id, out["values"]),
+            _shown(model_id, out["values"], next(_openings)),
             out["dataset"] or gr.skip(),
             out["loss"],
             out["grid"],

@@ -118,18 +118,16 @@ def defaults(schema: dict[str, Any]) -> dict[str, Any]:
     return {k: display(p.get("default")) for k, p in schema.get("properties", {}).items()}
 
 
-def model_controls(specs: list[Any], visible: str) -> dict[str, tuple[gr.Column, dict[str, Any]]]:
-    """A column of controls per model, built once; only the chosen model's column is shown.
+def model_controls(spec: Any, values: dict[str, Any]) -> dict[str, gr.components.Component]:
+    """The controls of one model's hyperparameters, set to ``values`` (a name missing from it
+    gets its default); ids are "<model id>-<name>".
 
-    Built up front rather than with gr.render so every event exists from the start.
+    The lab draws them for the chosen model only, inside a ``gr.render``: a hidden column for
+    every registered model made the first page about a third larger (and slower to build and
+    serve) for controls nobody sees.
     """
-    out: dict[str, tuple[gr.Column, dict[str, Any]]] = {}
-    for spec in specs:
-        with gr.Column(visible=spec.id == visible) as column:
-            props = spec.schema().get("properties", {})
-            controls = {
-                name: control(name, prop, elem_id=f"{spec.id}-{name}")
-                for name, prop in props.items()
-            }
-        out[spec.id] = (column, controls)
-    return out
+    props = spec.schema().get("properties", {})
+    return {
+        name: control(name, prop, value=values.get(name), elem_id=f"{spec.id}-{name}")
+        for name, prop in props.items()
+    }
