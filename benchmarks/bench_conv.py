@@ -243,6 +243,8 @@ def main() -> int:
     lines = results_head(
         "Convolutional models: aelab vs a bare loop of the identical network",
         f"python benchmarks/bench_conv.py --repeats {args.repeats} --threads {args.threads}"
+        + ("" if args.models == "conv,dcgan" else f" --models {args.models}")
+        + ("" if args.sizes == "28,64" else f" --sizes {args.sizes}")
         + ("" if args.variants == ",".join(DEFAULT_VARIANTS) else f' --variants "{args.variants}"'),
         time.perf_counter() - t0,
         f"{args.threads} threads",

@@ -58,14 +58,19 @@ def free_port() -> int:
 
 
 def clean_env(workdir: Path, pythonpath: str | None = None) -> dict[str, str]:
-    """The environment of every timed process: no analytics, runs and exports in a temporary
-    folder, none of the variables that would choose another port or host."""
+    """The environment of every timed process: no analytics, runs, exports and bytecode in a
+    temporary folder, none of the variables that would choose another port or host."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "AELAB_"))}
     env.pop("PYTHONPATH", None)
+    # Bytecode is cached as in an installed package (pip compiles it at install), even where
+    # the shell says PYTHONDONTWRITEBYTECODE: in a folder of the run's own, so the source tree
+    # stays clean and the untimed first round warms it for every side alike.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         GRADIO_ANALYTICS_ENABLED="False",
         AELAB_RUNS_DIR=str(workdir / "runs"),
         AELAB_EXPORTS_DIR=str(workdir / "exports"),
+        PYTHONPYCACHEPREFIX=str(workdir / "pycache"),
     )
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
