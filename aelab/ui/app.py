@@ -34,6 +34,13 @@ from .texts import GRID_CAPTION, INTRO, LATENT_HELP, LOSS_CAPTION, PRIMER, grid_
 TRAIN_CONCURRENCY = 8
 # Any other event runs up to this many at once (gradio's default is one at a time).
 DEFAULT_CONCURRENCY = 4
+# The summaries answer in the order they were asked: the first one after a page load waits
+# for torch to import, and a later one (a value just typed) must not be overwritten by it.
+ONE_AT_A_TIME = {"concurrency_limit": 1, "concurrency_id": "architecture"}
+# Choosing a model and editing its controls, in the order they happened: the dropdown reports a
+# pick twice (on select and on blur), and the second report, answered after a value was typed
+# into the new controls, would otherwise reset the settings to the model's defaults.
+IN_ORDER = {"concurrency_limit": 1, "concurrency_id": "model-settings"}
 # What gradio's queue reads for its default concurrency when none is passed (see Blocks.queue).
 CONCURRENCY_VARIABLE = "GRADIO_DEFAULT_CONCURRENCY_LIMIT"
 
@@ -160,9 +167,9 @@ def build_app() -> gr.Blocks:
                             _setter(name),
                             [comp, params_json],
                             [params_json],
-                            concurrency_limit=None,
                             api_visibility="private",
                             show_progress="hidden",
+                            **IN_ORDER,
                         )
 
                 with gr.Accordion("Training settings", open=False):
@@ -440,6 +447,7 @@ def build_app() -> gr.Blocks:
             [model_dd, shown],
             [params_json, model_desc, model_help, shown],
             api_visibility="private",
+            **IN_ORDER,
         )
         for name, comp in cfg_controls.items():
             comp.change(
@@ -470,6 +478,7 @@ def build_app() -> gr.Blocks:
                 [data_md, arch_md],
                 api_visibility="private",
                 show_progress="hidden",
+                **ONE_AT_A_TIME,
             )
         # A new upload is the data even before the dropdown has switched to it.
         upload.change(
@@ -478,6 +487,7 @@ def build_app() -> gr.Blocks:
             [data_md, arch_md],
             api_visibility="private",
             show_progress="hidden",
+            **ONE_AT_A_TIME,
         )
         upload.upload(
             lambda f: UPLOAD if f else gr.skip(), [upload], [dataset_dd], api_visibility="private"
