@@ -141,8 +141,24 @@ class ConvDecoder(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.body(self.head(z).reshape(z.shape[0], *self.start))
+        start = self.head(z).reshape(z.shape[0], *self.start)
+        if _channels_last(self.body):
+            # The linear head gives a plain map; laid out like the weights from the start, the
+            # ReLU, upsampling and batch norm before the first convolution run channels-last too
+            # (and their backward passes, which are slow on mixed layouts), instead of the
+            # convolution converting its input every step.
+            start = start.contiguous(memory_format=torch.channels_last)
+        out = self.body(start)
         return out[:, :, : self.h, : self.w]  # crop the padding back off: output shape == input
+
+
+def _channels_last(body: nn.Sequential) -> bool:
+    """Whether the first convolution of ``body`` holds channels-last weights (see aelab.layout)."""
+    for m in body:
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            w = m.weight
+            return not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last)
+    return False
 
 
 # -- sampling helpers -----------------------------------------------------------------------

@@ -162,6 +162,32 @@ def test_conv_models_train_alike_in_either_memory_format(monkeypatch, tmp_path, 
     assert results["contiguous"] == pytest.approx(results["channels_last"], rel=1e-4)
 
 
+@pytest.mark.parametrize("upsampling", ["nearest", "transpose"])
+def test_a_channels_last_decoder_runs_channels_last_from_its_first_map(upsampling):
+    """The decoder's linear head gives a plain map; with channels-last weights it is laid out
+    channels-last before the ReLU and upsampling (mixed layouts make their backward passes slow),
+    and the decoded images are the ones the plain layout gives."""
+    from aelab import layout
+    from aelab.models import build_seeded
+
+    spec = get_model("conv")
+    params = spec.validate_params({"upsampling": upsampling})
+    model = build_seeded(spec, params, (1, 28, 28), "image", 0).eval()
+    z = torch.randn(8, params.code_size, generator=torch.Generator().manual_seed(0))
+    plain = model.decode_logits(z)
+    layout.apply(model, torch.device("cpu"))
+    assert model.layout == "channels_last"
+    seen = []
+    first = model.decoder.body[0]  # the ReLU on the head's map
+    first.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
+    out = model.decode_logits(z)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)
+    assert not seen[0].is_contiguous()
+    torch.testing.assert_close(out, plain, rtol=1e-5, atol=1e-6)
+    plain_again = layout.contiguous_copy(model).decode_logits(z)  # what ONNX export traces
+    torch.testing.assert_close(plain_again, plain, rtol=1e-5, atol=1e-6)
+
+
 def test_the_gan_step_is_the_usual_dcgan_loop_with_one_generator_pass():
     """The generator's step reuses the discriminator step's fake batch; an explicit loop that
     draws z once, steps D on (real, fake.detach()), then G on D(fake), gives the same losses."""
