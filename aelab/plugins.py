@@ -101,10 +101,27 @@ def _canonical(dist_name: str) -> str:
     return re.sub(r"[-_.]+", "-", dist_name).lower()
 
 
-def _is_builtin_entry_point(ep: metadata.EntryPoint) -> bool:
-    """Whether an entry point is one of aelab's own (declared by the aelab distribution)."""
+def _dist_of(ep: metadata.EntryPoint, seen: dict[int, tuple[str, str]]) -> tuple[str, str] | None:
+    """The name and version of the distribution declaring ``ep`` (None when unknown).
+
+    Each of ``Distribution.name`` and ``.version`` parses the whole METADATA file again (a few
+    ms for aelab's, which carries the README), so each distribution is read once per load."""
     dist = getattr(ep, "dist", None)
-    return dist is not None and _canonical(dist.name or "") == BUILTIN_DISTRIBUTION
+    if dist is None:
+        return None
+    key = id(dist)
+    if key not in seen:
+        meta = dist.metadata
+        seen[key] = (meta["Name"] or "", meta["Version"] or "")
+    return seen[key]
+
+
+def _is_builtin_entry_point(
+    ep: metadata.EntryPoint, seen: dict[int, tuple[str, str]] | None = None
+) -> bool:
+    """Whether an entry point is one of aelab's own (declared by the aelab distribution)."""
+    dist = _dist_of(ep, {} if seen is None else seen)
+    return dist is not None and _canonical(dist[0]) == BUILTIN_DISTRIBUTION
 
 
 def is_builtin(plugin: str) -> bool:
@@ -164,9 +181,10 @@ def load_plugins() -> None:
             _fail(modname, exc, "import")
     # aelab's own entry points first, whatever order the environment lists them in: the
     # built-ins then hold their plugin names and model ids before any third party asks.
+    seen: dict[int, tuple[str, str]] = {}
     eps = sorted(
         metadata.entry_points(group=ENTRY_POINT_GROUP),
-        key=lambda ep: not _is_builtin_entry_point(ep),
+        key=lambda ep: not _is_builtin_entry_point(ep, seen),
     )
     for ep in eps:
         if allowed is not None and ep.name not in allowed:
@@ -176,10 +194,10 @@ def load_plugins() -> None:
         except Exception as exc:
             _fail(ep.name, exc, "import")
             continue
-        dist = getattr(ep, "dist", None)
-        version = dist.version if dist is not None else None
-        origin = f"distribution {dist.name}" if dist is not None else ep.value
-        _register(module, ep.name, version, _is_builtin_entry_point(ep), origin)
+        dist = _dist_of(ep, seen)
+        version = dist[1] if dist is not None else None
+        origin = f"distribution {dist[0]}" if dist is not None else ep.value
+        _register(module, ep.name, version, _is_builtin_entry_point(ep, seen), origin)
     folder = _plugins_dir or os.environ.get("AELAB_PLUGINS_DIR")
     if folder:
         _load_dir(Path(folder), allowed)
@@ -255,7 +273,9 @@ def registry() -> Registry:
         def register(spec: Any) -> None:
             if not isinstance(spec, ModelSpec):
                 raise PluginError(f"register() got {type(spec).__name__}, expected a ModelSpec")
-            problems = schema_problems(spec.params)
+            # aelab's own schemas are checked by its test suite (tests/test_plugins.py), not at
+            # every start: that is 21 JSON schemas, about 25 ms of each CLI call and lab start.
+            problems = [] if plugin in _builtin else schema_problems(spec.params)
             if problems:
                 _refuse(
                     plugin,
@@ -294,7 +314,7 @@ def registry() -> Registry:
                 raise PluginError(
                     f"register() got {type(spec).__name__}, expected an ApplicationSpec"
                 )
-            problems = schema_problems(spec.params, AppParams)
+            problems = [] if plugin in _builtin else schema_problems(spec.params, AppParams)
             if spec.id in RESERVED_IDS or spec.id in reg.applications:
                 holder = reg.applications[spec.id].plugin if spec.id in reg.applications else ""
                 problems.append(

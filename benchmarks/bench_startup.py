@@ -128,7 +128,9 @@ def row(name: str, times: list[float]) -> str:
 
 def main() -> int:
     cli = parser(__doc__)
-    cli.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
+    # 11 rounds: single starts on a shared 2-core machine vary by a third (3.3-5.0 s), and the
+    # median of 7 ratios moved by 0.1 between runs.
+    cli.add_argument("--rounds", type=int, default=11, help="timed rounds (default 11)")
     cli.add_argument(
         "--also",
         metavar="DIR",
@@ -166,7 +168,7 @@ def main() -> int:
     ratio = pair_ratios(times["lab"], times["hello"])
     verdict = "pass" if ratio["median"] <= AIM else "miss"
     command = "python benchmarks/bench_startup.py" + (
-        f" --rounds {args.rounds}" if args.rounds != 7 else ""
+        f" --rounds {args.rounds}" if args.rounds != 11 else ""
     )
     lines = results_head(
         "Lab start-up against a hello-world Gradio app",

@@ -408,3 +408,20 @@ def test_plugin_template_ships_passing_tests():
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_every_builtin_schema_passes_the_hosts_rules(fresh_plugins):
+    """The host skips its schema check for aelab's own plugins (it costs every start ~25 ms);
+    this is where they are held to the rules a third-party plugin meets at registration."""
+    from aelab.applications import AppParams
+    from aelab.params import schema_problems
+
+    models = fresh_plugins.get_models()
+    apps = fresh_plugins.get_applications()
+    assert len(models) >= 13 and len(apps) >= 8
+    for spec in models.values():
+        if fresh_plugins.is_builtin(spec.plugin):
+            assert schema_problems(spec.params) == [], spec.id
+    for spec in apps.values():
+        if fresh_plugins.is_builtin(spec.plugin):
+            assert schema_problems(spec.params, AppParams) == [], spec.id
