@@ -163,7 +163,7 @@ def test_conv_models_train_alike_in_either_memory_format(monkeypatch, tmp_path, 
 
 
 @pytest.mark.parametrize("upsampling", ["nearest", "transpose"])
-def test_a_channels_last_decoder_runs_channels_last_from_its_first_map(upsampling):
+def test_a_channels_last_decoder_runs_channels_last_from_its_first_map(monkeypatch, upsampling):
     """The decoder's linear head gives a plain map; with channels-last weights it is laid out
     channels-last before the ReLU and upsampling (mixed layouts make their backward passes slow),
     and the decoded images are the ones the plain layout gives."""
@@ -175,6 +175,7 @@ def test_a_channels_last_decoder_runs_channels_last_from_its_first_map(upsamplin
     model = build_seeded(spec, params, (1, 28, 28), "image", 0).eval()
     z = torch.randn(8, params.code_size, generator=torch.Generator().manual_seed(0))
     plain = model.decode_logits(z)
+    monkeypatch.setenv("AELAB_MEMORY_FORMAT", "channels_last")  # also when a run sets contiguous
     layout.apply(model, torch.device("cpu"))
     assert model.layout == "channels_last"
     seen = []
